@@ -1,0 +1,74 @@
+"""Parameter budget: trainable and total counts as vlpet_spec §1.4 defines them, with a breakdown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from torch import nn
+from transformers.models.t5.modeling_t5 import T5LayerNorm
+
+from vlpet.pet.base import PETModule
+
+COMPONENTS = ("visual projector", "encoder modules", "gates", "decoder modules", "layer norms", "backbone")
+NORM_TYPES = (nn.LayerNorm, T5LayerNorm)
+
+
+@dataclass
+class ParameterBudget:
+    """Counts over ``model.parameters()`` with every shared tensor counted once; buffers never count.
+
+    ``breakdown`` maps each component to its trainable parameter count.
+    """
+
+    trainable_params: int
+    total_params: int
+    breakdown: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def trainable_pct(self) -> float:
+        return 100.0 * self.trainable_params / self.total_params if self.total_params else 0.0
+
+    def as_dict(self) -> dict:
+        return {
+            "trainable_params": self.trainable_params,
+            "total_params": self.total_params,
+            "trainable_pct": self.trainable_pct,
+            "breakdown": dict(self.breakdown),
+        }
+
+
+def _component_of(module_name: str, module: nn.Module) -> str | None:
+    if getattr(module, "component", None) == "visual projector":
+        return "visual projector"
+    if isinstance(module, PETModule):
+        if module.component in ("encoder modules", "decoder modules"):
+            return "decoder modules" if ".decoder." in f".{module_name}." else "encoder modules"
+        return module.component
+    if isinstance(module, NORM_TYPES):
+        return "layer norms"
+    return None
+
+
+def parameter_components(model: nn.Module) -> dict[int, str]:
+    """id(parameter) → component, the outermost classified module winning."""
+    owner: dict[int, str] = {}
+    for name, module in model.named_modules():
+        component = _component_of(name, module)
+        if component is None:
+            continue
+        for param in module.parameters():
+            owner.setdefault(id(param), component)
+    return owner
+
+
+def count_parameters(model: nn.Module) -> ParameterBudget:
+    """Trainable/total parameter counts and the per-component breakdown of trainable parameters."""
+    owner = parameter_components(model)
+    breakdown = {name: 0 for name in COMPONENTS}
+    trainable = total = 0
+    for param in model.parameters():  # nn.Module.parameters() yields each shared tensor once
+        total += param.numel()
+        if param.requires_grad:
+            trainable += param.numel()
+            breakdown[owner.get(id(param), "backbone")] += param.numel()
+    return ParameterBudget(trainable, total, breakdown)
