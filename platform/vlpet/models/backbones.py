@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from vlpet.errors import ConfigError
 from transformers import (
     AutoConfig,
     AutoModelForSeq2SeqLM,
@@ -26,6 +27,7 @@ from transformers import (
 
 EXTRA_TOKENS = 100  # <extra_id_0..99>
 VISUAL_EXTRA_TOKENS = 100  # <vis_extra_id_0..99>
+VL_VOCAB_FLAG = "vl_vocab_extended"  # set in configs of checkpoints whose vocabulary already holds the VL tokens
 FAMILIES = {
     "bart": (BartConfig, BartForConditionalGeneration),
     "t5": (T5Config, T5ForConditionalGeneration),
@@ -123,7 +125,12 @@ def extend_tokenizer(tokenizer) -> int:
 
 
 def vl_vocab_size_for(config: PretrainedConfig, extended_tokenizer_size: int | None) -> int:
-    """Embedding rows for a checkpoint once its tokenizer holds the VL extra tokens (vlpet_spec §1.1)."""
+    """Embedding rows for a checkpoint once its tokenizer holds the VL extra tokens (vlpet_spec §1.1).
+
+    A checkpoint saved by vlpet carries ``vl_vocab_extended: true`` in its config and is kept as it is.
+    """
+    if getattr(config, VL_VOCAB_FLAG, False):
+        return config.vocab_size
     if extended_tokenizer_size:
         return max(config.vocab_size, extended_tokenizer_size) if config.model_type == "t5" else extended_tokenizer_size
     if config.model_type == "t5" and config.vocab_size == 32128:  # stock T5: 32,000 pieces + 100 extra ids
@@ -133,7 +140,8 @@ def vl_vocab_size_for(config: PretrainedConfig, extended_tokenizer_size: int | N
 
 def _tokenizer_size(path: str) -> int | None:
     """Length of a local checkpoint's tokenizer once extended with the VL tokens; None when it has none."""
-    if not os.path.isdir(path):
+    tokenizer_files = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "spiece.model")
+    if not any(os.path.isfile(os.path.join(path, name)) for name in tokenizer_files):
         return None
     try:
         from transformers import AutoTokenizer
@@ -157,11 +165,19 @@ def load_backbone(
         spec = BACKBONES[backbone]
         config_cls, model_cls = FAMILIES[spec.family]
         config = _with_dropout(config_cls(**{**spec.config, "vocab_size": spec.vl_vocab_size}), dropout)
+        setattr(config, VL_VOCAB_FLAG, True)
         with torch.device(device or "cpu"):
             return model_cls(config)
     family_of(backbone)  # clear error for unsupported architectures
-    config = _with_dropout(AutoConfig.from_pretrained(backbone), dropout)
+    try:
+        config = _with_dropout(AutoConfig.from_pretrained(backbone), dropout)
+    except OSError as error:
+        raise ConfigError(
+            f"backbone {backbone!r} is not a known name ({', '.join(BACKBONES)}), not a local checkpoint "
+            f"directory, and could not be loaded from the model hub: {error}"
+        ) from None
     target_vocab = vl_vocab_size_for(config, _tokenizer_size(backbone))
+    setattr(config, VL_VOCAB_FLAG, True)
     if meta or not pretrained:
         config.vocab_size = target_vocab
         with torch.device(device or "cpu"):

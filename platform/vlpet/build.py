@@ -1,0 +1,22 @@
+"""TrialConfig → PET model: the one place where a trial's configuration meets the model builders."""
+
+from __future__ import annotations
+
+import torch
+
+from vlpet.models.vl_model import VLSeq2Seq, build_vl_model
+from vlpet.pet.registry import apply_pet
+from vlpet.trial_config import TrialConfig
+
+
+def build_trial_model(config: TrialConfig, device: str | torch.device | None = None,
+                      pretrained: bool = True) -> VLSeq2Seq:
+    """Build the VL model of ``config.backbone`` and apply ``config.method``; seeded by ``config.seed``.
+
+    ``device="meta"`` builds without weight memory (for counting); ``pretrained=False`` builds a checkpoint's
+    architecture with random weights.
+    """
+    torch.manual_seed(config.seed)
+    model = build_vl_model(config.backbone, config.visual_feat_dim, config.visual_grid, config.dropout,
+                           device=device, pretrained=pretrained)
+    return apply_pet(model, config.pet_settings())

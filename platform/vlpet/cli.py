@@ -1,0 +1,41 @@
+"""The `vlpet` command line. Sub-commands live in ``vlpet.commands``, one module each."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from vlpet import __version__
+from vlpet.errors import ConfigError, DataError
+
+COMMANDS = ("params", "quickstart")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vlpet",
+        description="Distributed hyperparameter and ablation studies for vision-and-language PET (VL-PET).",
+    )
+    parser.add_argument("--version", action="version", version=f"vlpet {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"vlpet.commands.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except (ConfigError, DataError) as error:
+        print(f"vlpet {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

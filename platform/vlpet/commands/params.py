@@ -1,0 +1,51 @@
+"""`vlpet params`: the parameter budget of a trial config, built on the meta device (no weights, no download)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from vlpet.trial_config import TrialConfig, field_help
+
+HELP = "print trainable / total parameters and the per-component breakdown of a trial config"
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("params", help=HELP, description=HELP + ".\n\nKeys:\n" + _keys_help(),
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("trial", nargs="?", help="trial config YAML/JSON (default: all defaults)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a key")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(run=run)
+
+
+def _keys_help() -> str:
+    return "\n".join(f"  {key:<20} {text}" for key, text in field_help().items())
+
+
+def budget_for(config: TrialConfig) -> dict:
+    """The budget of ``config`` as a dict (``trainable_params``, ``total_params``, ``trainable_pct``, ``breakdown``)."""
+    from vlpet.build import build_trial_model
+    from vlpet.pet.budget import count_parameters
+
+    return count_parameters(build_trial_model(config, device="meta")).as_dict()
+
+
+def format_budget(config: TrialConfig, budget: dict) -> str:
+    """A small human-readable table."""
+    head = (f"backbone {config.backbone} | method {config.method} | granularity {config.granularity} | "
+            f"r {config.bottleneck} | N_h {config.heads} | r_g {config.gate_bottleneck} | "
+            f"r_v {config.decoder_bottleneck} | s {config.gate_scale} | placement {','.join(config.placement)}")
+    rows = [head, f"{'component':<22}{'trainable':>14}"]
+    rows += [f"{name:<22}{count:>14,}" for name, count in budget["breakdown"].items() if count]
+    rows += [f"{'trainable params':<22}{budget['trainable_params']:>14,}",
+             f"{'total params':<22}{budget['total_params']:>14,}",
+             f"{'trainable %':<22}{budget['trainable_pct']:>14.3f}"]
+    return "\n".join(rows)
+
+
+def run(args) -> int:
+    config = TrialConfig.from_file(args.trial, args.set)
+    budget = budget_for(config)
+    print(json.dumps(budget) if args.json else format_budget(config, budget))
+    return 0

@@ -1,0 +1,53 @@
+"""The one example type every task loader produces, and the paper's task prompts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vlpet.errors import DataError
+
+# `--use_tasks_prompts` (P:src/multitask.py L697-706, P:src/multitask_video.py L745-754). "gpa: " for GQA is
+# the paper's typo, kept on purpose so that inputs match the published runs (data_formats.md §2).
+PROMPTS: dict[str, str] = {
+    "vqa": "vqa: ",
+    "gqa": "gpa: ",
+    "nlvr": "nlvr: ",
+    "caption": "caption: ",
+    "tvqa": "tvqa: ",
+    "how2qa": "how2qa: ",
+    "tvc": "tvc: ",
+    "yc2c": "yc2c: ",
+}
+
+
+@dataclass(frozen=True)
+class VLExample:
+    """One text-to-text example of a vision-and-language task.
+
+    ``source_text``: the encoder text, task prompt included. ``target_text``: the training target, or None
+    where the split has no labels (test files). ``image_ids``: the feature keys, one per image (two for NLVR2,
+    the video name for video tasks), looked up in the feature store named ``feature_source``.
+    ``references``: what the task's metric needs (answers, labels, captions, ...). ``target_choices``:
+    (answer, score) pairs a training dataset may sample the target from (VQA/GQA soft labels).
+    """
+
+    task: str
+    example_id: str
+    source_text: str
+    target_text: str | None
+    image_ids: tuple[str, ...]
+    feature_source: str
+    references: Mapping[str, Any] = field(default_factory=dict)
+    target_choices: tuple[tuple[str, float], ...] = ()
+
+
+def check_unique_ids(examples: Iterable[VLExample], path: Path | str) -> None:
+    """Raise DataError if two examples loaded from ``path`` share an example_id (predictions are keyed by it)."""
+    seen: set[str] = set()
+    for example in examples:
+        if example.example_id in seen:
+            raise DataError(f"{path}: duplicate example id {example.example_id!r}")
+        seen.add(example.example_id)

@@ -1,0 +1,225 @@
+"""TrialConfig: the one typed object describing a trial, loadable from YAML/JSON and validated on construction.
+
+Fields left as ``None`` take the paper's value for the backbone's family (vlpet_spec §4): BART r = r_g = 96,
+s = 1, lr 1e-3, N(0, 0.02) init; T5 r = r_g = 192, s = 0.3, lr 3e-4, zero-initialised up projections.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import yaml
+
+from vlpet.errors import ConfigError
+from vlpet.pet.placement import PLACEMENTS
+from vlpet.pet.settings import PETSettings
+
+FAMILY_DEFAULTS = {
+    "bart": {"bottleneck": 96, "gate_scale": 1.0, "init": "normal", "lr": 1e-3},
+    "t5": {"bottleneck": 192, "gate_scale": 0.3, "init": "zero_up", "lr": 3e-4},
+}
+DEFAULT_PLACEMENT = ("encoder.attn", "encoder.ffn", "decoder.cross_attn.value")
+TRAIN_NORMS = ("encoder", "all", "none")
+INITS = ("auto", "normal", "zero_up")
+
+
+def _help(text: str, **kwargs: Any) -> Any:
+    return field(metadata={"help": text}, **kwargs)
+
+
+@dataclass
+class TrialConfig:
+    """One trial: backbone, PET method and its sizes, placement, optimisation, seed."""
+
+    backbone: str = _help("bart-base | t5-base | tiny-bart | tiny-t5, a local HF checkpoint dir or a hub name",
+                          default="bart-base")
+    method: str = _help("PET method (see `vlpet params --list-methods`)", default="vl-pet")
+    granularity: str | None = _help("gate G: small | middleX | middleY | large, or none", default="large")
+    bottleneck: int | None = _help("r, the down-projection size of ΔH (default: 96 BART, 192 T5)", default=None)
+    heads: int = _help("N_h, heads of the multi-head modification (r must divide by it)", default=4)
+    gate_bottleneck: int | None = _help("r_g of the large gate (default: r)", default=None)
+    decoder_bottleneck: int = _help("r_v of the decoder's cross-attention value adapter", default=96)
+    gate_scale: float | None = _help("s, scale applied after the gate (default: 1 BART, 0.3 T5)", default=None)
+    placement: list[str] = _help("sites for PET modules: " + ", ".join(PLACEMENTS),
+                                 default_factory=lambda: list(DEFAULT_PLACEMENT))
+    train_norms: str = _help("which norms train: encoder | all | none", default="encoder")
+    init: str = _help("auto (BART normal, T5 zero_up) | normal | zero_up", default="auto")
+    visual_feat_dim: int = _help("dimension of the visual features (2048 CLIP RN101 grid, 512 video)", default=2048)
+    visual_grid: int | None = _help("max-pool the square feature grid to this side (6 → 36 tokens); none keeps it",
+                                    default=6)
+    dropout: float = _help("dropout everywhere, attention and activation included", default=0.1)
+    lr: float | None = _help("peak learning rate (default: 1e-3 BART, 3e-4 T5)", default=None)
+    seed: int = _help("random seed", default=42)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.placement, (str, tuple)):
+            self.placement = [self.placement] if isinstance(self.placement, str) else list(self.placement)
+        if isinstance(self.granularity, str) and self.granularity.lower() == "none":
+            self.granularity = None
+        self._check_types()
+        self._resolve_defaults()
+        self._check_values()
+
+    # ---- construction -------------------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrialConfig":
+        """Build from a mapping; unknown keys are rejected with the list of known ones."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"a trial config must be a mapping of keys to values, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown trial config key(s) {', '.join(unknown)}; allowed keys: {', '.join(sorted(known))}")
+        return cls(**data)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike | None, overrides: list[str] | dict | None = None) -> "TrialConfig":
+        """Load YAML or JSON (``None`` = defaults) and apply ``key=value`` overrides (values parsed as YAML)."""
+        data: dict[str, Any] = {}
+        if path is not None:
+            if not os.path.isfile(path):
+                raise ConfigError(f"trial config file {path} does not exist")
+            with open(path, encoding="utf-8") as handle:
+                try:
+                    data = yaml.safe_load(handle) or {}
+                except yaml.YAMLError as error:
+                    raise ConfigError(f"trial config file {path} is not valid YAML/JSON: {error}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"trial config file {path} must hold a mapping of keys to values, got {type(data).__name__}")
+        return cls.from_dict({**data, **parse_overrides(overrides)})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @property
+    def family(self) -> str:
+        from vlpet.models.backbones import family_of
+
+        try:
+            return family_of(self.backbone)
+        except ValueError as error:
+            raise ConfigError(f"backbone: {error}") from None
+
+    def pet_settings(self) -> PETSettings:
+        """The PET part, for the model builders."""
+        return PETSettings(
+            method=self.method, granularity=self.granularity, bottleneck=self.bottleneck, heads=self.heads,
+            gate_bottleneck=self.gate_bottleneck, decoder_bottleneck=self.decoder_bottleneck,
+            gate_scale=self.gate_scale, placement=tuple(self.placement), train_norms=self.train_norms,
+            init=self.init,
+        )
+
+    # ---- validation ---------------------------------------------------------------------------------------
+    def _check_types(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            expected = f.type if isinstance(f.type, str) else str(f.type)
+            if value is None and "None" in expected:
+                continue
+            if expected.startswith("int") and not _is_int(value):
+                raise ConfigError(f"{f.name}: expected an integer, got {value!r}")
+            if expected.startswith("float"):
+                value = _coerce_float(value)
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                    raise ConfigError(f"{f.name}: expected a finite number, got {value!r}")
+                setattr(self, f.name, float(value))
+            if expected.startswith("str") and not isinstance(value, str):
+                raise ConfigError(f"{f.name}: expected a string, got {value!r}")
+        if not all(isinstance(p, str) for p in self.placement):
+            raise ConfigError(f"placement: expected a list of site names, got {self.placement!r}")
+
+    def _resolve_defaults(self) -> None:
+        defaults = FAMILY_DEFAULTS[self.family]
+        if self.bottleneck is None:
+            self.bottleneck = defaults["bottleneck"]
+        if self.gate_bottleneck is None:
+            self.gate_bottleneck = self.bottleneck
+        if self.gate_scale is None:
+            self.gate_scale = defaults["gate_scale"]
+        if self.lr is None:
+            self.lr = defaults["lr"]
+        if self.init == "auto":
+            self.init = defaults["init"]
+
+    def _check_values(self) -> None:
+        from vlpet.pet.gates import GATES
+        from vlpet.pet.registry import METHODS
+        import vlpet.pet.methods  # noqa: F401
+
+        _allowed("method", self.method, sorted(METHODS))
+        if self.granularity is not None:
+            _allowed("granularity", self.granularity, [*GATES, "none"])
+        for name in ("bottleneck", "heads", "gate_bottleneck", "decoder_bottleneck", "visual_feat_dim"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}: must be a positive integer, got {getattr(self, name)}")
+        if self.visual_grid is not None and self.visual_grid < 1:
+            raise ConfigError(f"visual_grid: must be a positive integer or none, got {self.visual_grid}")
+        if self.bottleneck % self.heads:
+            raise ConfigError(
+                f"bottleneck: {self.bottleneck} is not divisible by heads={self.heads}; choose r as a multiple of N_h"
+            )
+        if not self.placement:
+            raise ConfigError(f"placement: must name at least one site; allowed: {', '.join(PLACEMENTS)}")
+        for site in self.placement:
+            _allowed("placement", site, PLACEMENTS)
+        if len(set(self.placement)) != len(self.placement):
+            raise ConfigError(f"placement: duplicate sites in {self.placement}")
+        _allowed("train_norms", self.train_norms, TRAIN_NORMS)
+        _allowed("init", self.init, INITS)
+        if self.gate_scale <= 0:
+            raise ConfigError(f"gate_scale: must be positive, got {self.gate_scale}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout: must be in [0, 1), got {self.dropout}")
+        if self.lr <= 0:
+            raise ConfigError(f"lr: must be positive, got {self.lr}")
+
+
+def _coerce_float(value: Any) -> Any:
+    """YAML 1.1 reads ``1e-3`` as a string; accept numeric strings for float fields."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _allowed(key: str, value: Any, allowed) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key}: {value!r} is not allowed; allowed values: {', '.join(map(str, allowed))}")
+
+
+def parse_overrides(overrides: list[str] | dict | None) -> dict[str, Any]:
+    """``["lr=1e-4", "placement=[encoder.attn]"]`` → ``{"lr": 0.0001, "placement": ["encoder.attn"]}``."""
+    if not overrides:
+        return {}
+    if isinstance(overrides, dict):
+        return dict(overrides)
+    parsed: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        parsed[key.strip()] = value
+    return parsed
+
+
+def field_help() -> dict[str, str]:
+    """Key → help text, reused by the CLI."""
+    return {f.name: f.metadata.get("help", "") for f in fields(TrialConfig)}
