@@ -7,9 +7,9 @@ import importlib
 import sys
 
 from vlpet import __version__
-from vlpet.errors import ConfigError, DataError
+from vlpet.errors import ConfigError, DataError, TrainingDiverged
 
-COMMANDS = ("params", "quickstart")
+COMMANDS = ("params", "train", "quickstart")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.run(args) or 0)
-    except (ConfigError, DataError) as error:
+    except (ConfigError, DataError, TrainingDiverged) as error:
         print(f"vlpet {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -26,6 +26,15 @@ FAMILY_DEFAULTS = {
 DEFAULT_PLACEMENT = ("encoder.attn", "encoder.ffn", "decoder.cross_attn.value")
 TRAIN_NORMS = ("encoder", "all", "none")
 INITS = ("auto", "normal", "zero_up")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def known_tasks() -> list[str]:
+    """Task names the data layer can load (the quickstart task and the VL-Adapter formats)."""
+    from vlpet.data.registry import TASKS
+    from vlpet.train.data_pipeline import QUICKSTART_TASKS
+
+    return sorted([*TASKS, *QUICKSTART_TASKS])
 
 
 def _help(text: str, **kwargs: Any) -> Any:
@@ -55,6 +64,26 @@ class TrialConfig:
     dropout: float = _help("dropout everywhere, attention and activation included", default=0.1)
     lr: float | None = _help("peak learning rate (default: 1e-3 BART, 3e-4 T5)", default=None)
     seed: int = _help("random seed", default=42)
+    # ---- data and training budget -------------------------------------------------------------------------
+    task: str = _help("task name, or several joined by commas for multitask (quickstart, vqa, gqa, nlvr, caption, "
+                      "tvqa, how2qa, tvc, yc2c)", default="quickstart")
+    data_dir: str | None = _help("dataset root (VL-Adapter layout); none = the task's default location", default=None)
+    train_size: int | None = _help("use only the first N training examples per task (none = all)", default=None)
+    eval_size: int | None = _help("use only the first N evaluation examples per task (none = all)", default=None)
+    batch_size: int = _help("training batch size (B; per-task sizes scale as in the paper's multitask mix)",
+                            default=64)
+    eval_batch_size: int | None = _help("evaluation batch size (default: batch_size)", default=None)
+    epochs: int = _help("training epochs", default=20)
+    max_steps: int | None = _help("stop after this many optimizer steps (a budget; overrides epochs)", default=None)
+    eval_every_steps: int | None = _help("evaluate every N steps as well as at each epoch end", default=None)
+    warmup_ratio: float = _help("linear warm-up over this fraction of the steps", default=0.1)
+    weight_decay: float = _help("AdamW weight decay (biases exempt)", default=0.01)
+    grad_clip: float = _help("gradient-norm clip", default=5.0)
+    num_beams: int = _help("beam size for evaluation (1 = greedy)", default=5)
+    max_new_tokens: int | None = _help("generation length (default: 20, 40 for captions)", default=None)
+    precision: str = _help("auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16", default="auto")
+    text_only: bool = _help("ablation: feed no visual tokens", default=False)
+    checkpoint_every_steps: int | None = _help("also write a resumable checkpoint every N steps", default=None)
 
     def __post_init__(self) -> None:
         if isinstance(self.placement, (str, tuple)):
@@ -108,6 +137,11 @@ class TrialConfig:
         except ValueError as error:
             raise ConfigError(f"backbone: {error}") from None
 
+    @property
+    def tasks(self) -> list[str]:
+        """``task`` split on commas."""
+        return [t.strip() for t in self.task.split(",") if t.strip()]
+
     def pet_settings(self) -> PETSettings:
         """The PET part, for the model builders."""
         return PETSettings(
@@ -133,6 +167,8 @@ class TrialConfig:
                 setattr(self, f.name, float(value))
             if expected.startswith("str") and not isinstance(value, str):
                 raise ConfigError(f"{f.name}: expected a string, got {value!r}")
+            if expected.startswith("bool") and not isinstance(value, bool):
+                raise ConfigError(f"{f.name}: expected true or false, got {value!r}")
         if not all(isinstance(p, str) for p in self.placement):
             raise ConfigError(f"placement: expected a list of site names, got {self.placement!r}")
 
@@ -157,11 +193,20 @@ class TrialConfig:
         _allowed("method", self.method, sorted(METHODS))
         if self.granularity is not None:
             _allowed("granularity", self.granularity, [*GATES, "none"])
-        for name in ("bottleneck", "heads", "gate_bottleneck", "decoder_bottleneck", "visual_feat_dim"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name}: must be a positive integer, got {getattr(self, name)}")
-        if self.visual_grid is not None and self.visual_grid < 1:
-            raise ConfigError(f"visual_grid: must be a positive integer or none, got {self.visual_grid}")
+        for name in ("bottleneck", "heads", "gate_bottleneck", "decoder_bottleneck", "visual_feat_dim", "batch_size",
+                     "epochs", "num_beams", "visual_grid", "train_size", "eval_size", "eval_batch_size", "max_steps",
+                     "eval_every_steps", "max_new_tokens", "checkpoint_every_steps"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name}: must be a positive integer, got {value}")
+        _allowed("precision", self.precision, PRECISIONS)
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ConfigError(f"warmup_ratio: must be in [0, 1), got {self.warmup_ratio}")
+        for name in ("weight_decay", "grad_clip"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}: must be non-negative, got {getattr(self, name)}")
+        for task in self.tasks:
+            _allowed("task", task, known_tasks())
         if self.bottleneck % self.heads:
             raise ConfigError(
                 f"bottleneck: {self.bottleneck} is not divisible by heads={self.heads}; choose r as a multiple of N_h"

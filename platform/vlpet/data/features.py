@@ -107,13 +107,14 @@ class NpzVideoStore:
         if not path.is_file():
             raise DataError(f"video feature file {path} does not exist (one <vid_name>.npz per video is expected)")
         try:
-            with np.load(path, allow_pickle=False) as archive:
-                if "features" not in archive.files:
-                    raise DataError(f"video feature file {path} has no array 'features' (arrays: {archive.files})")
-                array = archive["features"]
+            archive = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as error:
-            if isinstance(error, DataError):
-                raise
             raise DataError(f"video feature file {path} is not a readable npz file: {error}") from error
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise DataError(f"video feature file {path} is a bare .npy array, expected an npz archive with 'features'")
+        with archive:
+            if "features" not in archive.files:
+                raise DataError(f"video feature file {path} has no array 'features' (arrays: {archive.files})")
+            array = archive["features"]
         feats = _check_array(array, f"video feature file {path} 'features'", None, self.feat_dim)
         return resize_frames(feats, self.n_frames)

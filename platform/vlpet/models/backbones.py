@@ -80,8 +80,12 @@ BACKBONES: dict[str, BackboneSpec] = {
 }
 
 
+QUICKSTART_PREFIX = "quickstart:"  # "quickstart:tiny-bart" = tiny-bart pretrained on the quickstart's text
+
+
 def family_of(backbone: str) -> str:
     """``"bart"`` or ``"t5"`` for a known name, a local checkpoint (its config.json) or a hub name."""
+    backbone = backbone.removeprefix(QUICKSTART_PREFIX)
     if backbone in BACKBONES:
         return BACKBONES[backbone].family
     config_path = os.path.join(backbone, "config.json")
@@ -159,8 +163,16 @@ def load_backbone(
     Known names are built from their embedded config (random weights; use a checkpoint path for real
     weights). Any other string goes through ``from_pretrained`` (local directory or hub name) unless
     ``pretrained=False`` or ``device="meta"``, which build from the config alone (for counting).
+    ``quickstart:<name>`` is the tiny backbone pretrained on the quickstart's text (built once, cached).
     """
     meta = device is not None and torch.device(device).type == "meta"
+    if backbone.startswith(QUICKSTART_PREFIX):
+        name = backbone.removeprefix(QUICKSTART_PREFIX)
+        if meta or not pretrained:  # same architecture and vocabulary as the named tiny backbone
+            return load_backbone(name, device=device, dropout=dropout)
+        from vlpet.data.quickstart import quickstart_backbone
+
+        backbone = str(quickstart_backbone(name))
     if backbone in BACKBONES:
         spec = BACKBONES[backbone]
         config_cls, model_cls = FAMILIES[spec.family]

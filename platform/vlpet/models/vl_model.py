@@ -20,7 +20,8 @@ class VLSeq2Seq(nn.Module):
     are appended after that norm (a forward hook on it replaces placeholder slots), so the visual tokens get
     no position embedding. T5: the visual tokens are appended to the text embeddings.
     Inputs: ``input_ids`` [B, Lt], ``attention_mask`` [B, Lt], ``visual_feats`` [B, I, N, F] (or [B, N, F]),
-    optional ``visual_boxes`` [B, I, N, 4], ``labels`` [B, Lo] with -100 on padding.
+    optional ``visual_boxes`` [B, I, N, 4], ``labels`` [B, Lo] with -100 on padding. ``visual_feats=None``
+    feeds the text alone (the text-only ablation).
     """
 
     def __init__(self, backbone: PreTrainedModel, visual: VisualProjector) -> None:
@@ -51,6 +52,8 @@ class VLSeq2Seq(nn.Module):
         """Encoder input embeddings [B, Lt+Nv, d] and mask [B, Lt+Nv]."""
         word_embedding = self.backbone.get_input_embeddings()
         text = word_embedding(input_ids)
+        if visual_feats is None:  # text-only ablation
+            return text, attention_mask
         visual = self.visual(visual_feats, word_embedding.weight, visual_boxes)
         mask = torch.cat([attention_mask, attention_mask.new_ones(visual.shape[:2])], dim=1)
         if self.table.extra.get("visual_insert_after"):

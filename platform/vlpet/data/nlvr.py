@@ -1,0 +1,40 @@
+"""NLVR2 in the LXMERT layout (data_formats.md §1.4): ``nlvr/{train,valid,test}.json``, two images per example.
+
+Each row ``{"identifier", "img0", "img1", "label": 0|1, "sent", "uid"}`` becomes ``"nlvr: " + sentence`` →
+"true"/"false", with the image ids (img0, img1) in that order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vlpet.data.example import PROMPTS, VLExample, check_unique_ids
+from vlpet.data.io import read_json_list, require_fields, split_names
+from vlpet.errors import DataError
+
+
+def nlvr_examples(path: str | Path, prompt: str = PROMPTS["nlvr"]) -> list[VLExample]:
+    """Examples of one NLVR2 split file; references hold ``identifier`` and, when labelled, ``label`` (bool)."""
+    path = Path(path)
+    examples = []
+    for index, row in enumerate(read_json_list(path, "NLVR2 split")):
+        require_fields(row, ("identifier", "img0", "img1", "sent", "uid"), path, index)
+        references: dict = {"identifier": str(row["identifier"])}
+        target = None
+        if "label" in row:
+            if row["label"] not in (0, 1):
+                raise DataError(f"{path}, entry {index}: 'label' must be 0 or 1, got {row['label']!r}")
+            references["label"] = bool(row["label"])
+            target = "true" if row["label"] == 1 else "false"
+        examples.append(VLExample("nlvr", str(row["uid"]), f"{prompt}{row['sent']}", target,
+                                  (str(row["img0"]), str(row["img1"])), "nlvr", references))
+    check_unique_ids(examples, path)
+    return examples
+
+
+def load_nlvr(root: str | Path, split: str, prompt: str = PROMPTS["nlvr"]) -> list[VLExample]:
+    """NLVR2 examples of ``split`` ("train", "valid", "test") under ``root/nlvr``."""
+    nlvr_dir = Path(root) / "nlvr"
+    examples = [example for name in split_names(split) for example in nlvr_examples(nlvr_dir / f"{name}.json", prompt)]
+    check_unique_ids(examples, nlvr_dir)
+    return examples

@@ -1,0 +1,174 @@
+"""The offline quickstart task, built from the ``easy-vqa`` package (questions about rendered shapes).
+
+``prepare_quickstart(cache)`` writes easy-vqa's (image, question, answer) triples into the exact layouts of
+the paper's data (data_formats.md §1): ``vqa/karpathy_{train,val}.json`` (VQAv2 Karpathy rows, raw answers
+included), ``GQA/{train,valid}.json`` and one HDF5 feature file per image under
+``COCO/standin_features/data_patch8x8_att/<img_id>.h5`` (``VG/`` points at the same files for GQA; the folder
+name says these are not CLIP features). The quickstart
+therefore goes through the same loaders as a user's VQAv2/GQA files.
+
+Stand-in feature extractor (fixed, documented, deterministic): the 64×64 RGB image is resized to 56×56
+(bilinear), cut into a 7×7 grid of 8×8 patches in row-major order, and each patch's pixels, scaled to
+[-1, 1], are flattened channel-last into a 192-d vector: features (49, 192), stored as float16, the same
+(N, F) grid layout that CLIP RN101 gives as (49, 2048).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+QUICKSTART_VERSION = "2"
+FEAT_DIM = 192
+GRID = 7
+PATCH = 8
+FEATURE_DIR = Path("COCO") / "standin_features" / "data_patch8x8_att"  # not CLIP: see the module docstring
+
+
+def cache_root() -> Path:
+    """``$VLPET_CACHE`` or ``~/.cache/vlpet``."""
+    return Path(os.environ.get("VLPET_CACHE") or Path.home() / ".cache" / "vlpet")
+
+
+def extract_features(image) -> np.ndarray:
+    """The stand-in extractor: PIL image → float32 (49, 192) patch vectors (see the module docstring)."""
+    pixels = np.asarray(image.convert("RGB").resize((GRID * PATCH, GRID * PATCH), resample=2), dtype=np.float32)
+    pixels = pixels / 127.5 - 1.0
+    patches = pixels.reshape(GRID, PATCH, GRID, PATCH, 3).transpose(0, 2, 1, 3, 4)
+    return patches.reshape(GRID * GRID, PATCH * PATCH * 3)
+
+
+def _write_features(image_paths: dict[int, str], split: str, directory: Path) -> None:
+    from PIL import Image
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for image_id, path in sorted(image_paths.items()):
+        key = image_key(split, image_id)
+        with Image.open(path) as image, h5py.File(directory / f"{key}.h5", "w") as handle:
+            handle.create_group(key)["features"] = extract_features(image).astype(np.float16)
+
+
+def image_key(split: str, image_id: int) -> str:
+    return f"easyvqa_{split}_{image_id:05d}"
+
+
+def _vqa_rows(questions, answers, image_ids, split: str) -> list[dict]:
+    rows = []
+    for index, (question, answer, image_id) in enumerate(zip(questions, answers, image_ids)):
+        rows.append({
+            "answer_type": "yes/no" if answer in ("yes", "no") else "other",
+            "img_id": image_key(split, image_id),
+            "label": {answer: 1},
+            "question_id": (0 if split == "train" else 1_000_000) + index,
+            "question_type": " ".join(question.split()[:3]),
+            "sent": question,
+            "answers": [{"answer": answer, "answer_confidence": "yes", "answer_id": i + 1} for i in range(10)],
+        })
+    return rows
+
+
+def _gqa_rows(vqa_rows: list[dict]) -> list[dict]:
+    return [{"img_id": r["img_id"], "label": {a: 1.0 for a in r["label"]}, "question_id": str(r["question_id"]),
+             "sent": r["sent"]} for r in vqa_rows]
+
+
+def _dump(path: Path, payload) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def prepare_quickstart(cache: str | Path | None = None) -> Path:
+    """Write the quickstart dataset once (idempotent, file-locked, deterministic); returns its root."""
+    from filelock import FileLock
+
+    root = Path(cache or cache_root()) / "quickstart" / f"data-v{QUICKSTART_VERSION}"
+    marker = root / ".complete"
+    if marker.exists():
+        return root
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root) + ".lock"):
+        if marker.exists():
+            return root
+        _build(root)
+        marker.write_text(QUICKSTART_VERSION)
+    return root
+
+
+def _build(root: Path) -> None:
+    import easy_vqa
+
+    answers = easy_vqa.get_answers()
+    splits = {
+        "train": (easy_vqa.get_train_questions(), easy_vqa.get_train_image_paths(), "karpathy_train", "train"),
+        "test": (easy_vqa.get_test_questions(), easy_vqa.get_test_image_paths(), "karpathy_val", "valid"),
+    }
+    for split, ((questions, split_answers, image_ids), image_paths, vqa_name, gqa_name) in splits.items():
+        _write_features(image_paths, split, root / FEATURE_DIR)
+        rows = _vqa_rows(questions, split_answers, image_ids, split)
+        _dump(root / "vqa" / f"{vqa_name}.json", rows)
+        _dump(root / "GQA" / f"{gqa_name}.json", _gqa_rows(rows))
+    vocab = {answer: index for index, answer in enumerate(answers)}
+    for folder in ("vqa", "GQA"):
+        _dump(root / folder / "trainval_ans2label.json", vocab)
+        _dump(root / folder / "trainval_label2ans.json", list(answers))
+    vg = root / "VG"
+    vg.mkdir(exist_ok=True)
+    link = vg / FEATURE_DIR.parts[1]
+    if not link.exists():
+        os.symlink(os.path.join("..", *FEATURE_DIR.parts[:2]), link)
+
+
+def quickstart_sentences(root: Path) -> list[str]:
+    """The task's text (training questions and answers), for the tokenizer and the backbone's pretraining."""
+    rows = json.loads((root / "vqa" / "karpathy_train.json").read_text(encoding="utf-8"))
+    return [row["sent"] for row in rows] + sorted({a for row in rows for a in row["label"]})
+
+
+PRETRAIN_STEPS = 1500
+
+
+def quickstart_backbone(name: str, cache: str | Path | None = None, steps: int | None = None) -> Path:
+    """Path of ``name`` (``tiny-bart``/``tiny-t5``) pretrained on the quickstart's text; built once, cached.
+
+    ``$VLPET_QUICKSTART_PRETRAIN_STEPS`` overrides the pretraining budget (the cache key includes it).
+    """
+    from filelock import FileLock
+
+    from vlpet.models.backbones import BACKBONES
+    from vlpet.models.pretrain import pretrain_denoiser
+
+    if name not in BACKBONES:
+        raise ValueError(f"quickstart backbone {name!r}: known names are {', '.join(BACKBONES)}")
+    steps = steps or int(os.environ.get("VLPET_QUICKSTART_PRETRAIN_STEPS", PRETRAIN_STEPS))
+    data_root = prepare_quickstart(cache)
+    out = data_root.parent / "backbones" / f"{name}-s{steps}-v{QUICKSTART_VERSION}"
+    if (out / "config.json").exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out) + ".lock"):
+        if not (out / "config.json").exists():
+            tmp = out.with_name(out.name + ".tmp")
+            pretrain_denoiser(name, quickstart_tokenizer(name, cache), quickstart_corpus(data_root), tmp, steps=steps)
+            os.replace(tmp, out)
+    return out
+
+
+def quickstart_corpus(data_root: Path) -> list[str]:
+    """The pretraining text: every training question with its task prompt, and the answers."""
+    sentences = quickstart_sentences(data_root)
+    return ["vqa: " + s for s in sentences] + ["gpa: " + s for s in sentences[:1000]]
+
+
+def quickstart_tokenizer(name: str, cache: str | Path | None = None):
+    """The word-level tokenizer of the quickstart task for backbone ``name`` (deterministic)."""
+    from vlpet.data.word_tokenizer import build_word_tokenizer
+    from vlpet.models.backbones import BACKBONES
+
+    spec = BACKBONES[name]
+    return build_word_tokenizer(quickstart_corpus(prepare_quickstart(cache)), spec.family, spec.vl_vocab_size)

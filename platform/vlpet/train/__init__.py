@@ -1,0 +1,1 @@
+"""The per-trial train/eval loop run in-process or inside Ray Train workers."""

@@ -1,0 +1,52 @@
+"""Evaluation by generation: decode every evaluation example, score it with the task's metric."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from vlpet.train.runtime import Runtime
+from vlpet.trial_config import TrialConfig
+
+
+def model_inputs(batch: dict, runtime: Runtime, text_only: bool) -> dict[str, torch.Tensor]:
+    """The tensors the VL model takes, moved to the runtime's device."""
+    inputs = {k: batch[k].to(runtime.device) for k in ("input_ids", "attention_mask", "visual_feats", "labels")
+              if k in batch}
+    if text_only:
+        inputs["visual_feats"] = None
+    return inputs
+
+
+@torch.no_grad()
+def predict(model, data, task: str, config: TrialConfig, runtime: Runtime) -> dict[str, str]:
+    """Example id → generated text for ``task``'s evaluation set (greedy when num_beams is 1)."""
+    model.eval()
+    predictions: dict[str, str] = {}
+    for batch in data.eval_batches(task):
+        inputs = model_inputs(batch, runtime, config.text_only)
+        inputs.pop("labels", None)
+        with runtime.autocast():
+            ids = model.generate(**inputs, num_beams=config.num_beams, max_new_tokens=data.max_new_tokens(task),
+                                 do_sample=False)
+        texts = data.tokenizer.batch_decode(ids, skip_special_tokens=True)
+        predictions.update({e.example_id: t.strip() for e, t in zip(batch["examples"], texts)})
+    return predictions
+
+
+def evaluate_model(model, data, config: TrialConfig, runtime: Runtime) -> dict[str, Any]:
+    """Per-task metrics plus ``metric`` (the primary metric; the mean over tasks when there are several) and
+    ``metric_name``."""
+    results: dict[str, Any] = {}
+    primaries = []
+    for task in config.tasks:
+        scores = data.score(task, predict(model, data, task, config, runtime))
+        primaries.append((scores["metric_name"], scores["metric"]))
+        results.update({k: v for k, v in scores.items() if k not in ("metric", "metric_name")})
+    if len(primaries) == 1:
+        results["metric_name"], results["metric"] = primaries[0]
+    else:
+        results["metric_name"] = "mean(" + ",".join(name for name, _ in primaries) + ")"
+        results["metric"] = sum(value for _, value in primaries) / len(primaries)
+    return results
