@@ -64,10 +64,8 @@ def _qa_examples(spec: VideoTask, rows: list[dict], subtitles: dict[str, str], p
         choices = " ".join(f"{key}: {str(row[key]).strip('. ')}." for key in choice_keys)
         text = " ".join([_subs(subtitles, vid, path, index), f"[Q] {str(row['q']).strip()}", f"[TS] ({row['ts']})",
                          f"[Choices] {choices}"])
-        references = {"type": str(row.get("show_name", spec.name))}
-        target = None
-        if "answer_idx" in row:
-            target = references["answer"] = f"a{row['answer_idx']}"
+        target = f"a{row['answer_idx']}" if "answer_idx" in row else None  # test files have no answer
+        references = {"type": str(row.get("show_name", spec.name)), **({"answer": target} if target else {})}
         examples.append(VLExample(spec.name, str(row["qid"]), f"{text} {prompt}", target, (vid,), spec.source,
                                   references))
     return examples
