@@ -156,6 +156,9 @@ class TrialConfig:
         for f in fields(self):
             value = getattr(self, f.name)
             expected = f.type if isinstance(f.type, str) else str(f.type)
+            if "None" in expected and not expected.startswith("str") and isinstance(value, str) and value.lower() in ("none", "null"):
+                value = None
+                setattr(self, f.name, None)
             if value is None and "None" in expected:
                 continue
             if expected.startswith("int") and not _is_int(value):

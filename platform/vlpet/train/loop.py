@@ -88,6 +88,7 @@ def run_trial(config: TrialConfig, out_dir: str, report: Reporter | None = None,
     timer = StepTimer()
     last: dict[str, Any] = state.history[-1] if state.history else {}
     bar = _progress(total_steps, state.step, progress_bar and runtime.is_main)
+    per_epoch = data.steps_per_epoch(runtime.world_size)
     try:
         while state.step < total_steps:
             for batch in data.train_batches(state.epoch, runtime.rank, runtime.world_size, skip=state.batch_in_epoch):
@@ -95,22 +96,22 @@ def run_trial(config: TrialConfig, out_dir: str, report: Reporter | None = None,
                 loss = _train_step(train_model, optimizer, scheduler, batch, config, runtime, state)
                 timer.add(time.perf_counter() - started, int(batch["input_ids"].shape[0]) * runtime.world_size)
                 state.step, state.batch_in_epoch = state.step + 1, state.batch_in_epoch + 1
+                epoch_end = state.batch_in_epoch >= per_epoch
+                if epoch_end:
+                    state.epoch, state.batch_in_epoch = state.epoch + 1, 0
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.3f}")
                 if stop_after_steps is not None and state.step >= stop_after_steps:
                     if runtime.is_main:
                         save_checkpoint(checkpoints, model, optimizer, scheduler, state, config.to_json())
                     return last
-                if runtime.is_main and config.eval_every_steps and state.step % config.eval_every_steps == 0:
+                eval_due = epoch_end or bool(config.eval_every_steps and state.step % config.eval_every_steps == 0)
+                if runtime.is_main and eval_due and state.step < total_steps:
                     last = evaluate_and_report()
                 elif runtime.is_main and config.checkpoint_every_steps and state.step % config.checkpoint_every_steps == 0:
                     save_checkpoint(checkpoints, model, optimizer, scheduler, state, config.to_json())
-                if state.step >= total_steps:
+                if epoch_end or state.step >= total_steps:
                     break
-            else:  # the epoch ran to its end
-                state.epoch, state.batch_in_epoch = state.epoch + 1, 0
-                if runtime.is_main and state.step < total_steps and not _just_evaluated(last, state):
-                    last = evaluate_and_report()
     finally:
         bar.close()
     if runtime.is_main and not _just_evaluated(last, state):
