@@ -8,6 +8,8 @@ import pytest
 import torch
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+os.environ.setdefault("VLPET_CACHE", os.path.join(REPO, ".cache", "test"))
 torch.set_num_threads(2)
 
 TINY_BACKBONES = ("tiny-bart", "tiny-t5")

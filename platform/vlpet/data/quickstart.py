@@ -22,7 +22,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-QUICKSTART_VERSION = "2"
+QUICKSTART_VERSION = "3"
 FEAT_DIM = 192
 GRID = 7
 PATCH = 8
@@ -125,10 +125,10 @@ def _build(root: Path) -> None:
 
 
 def quickstart_sentences(root: Path) -> list[str]:
-    """The task's text (training questions and answers), for the tokenizer and the backbone's pretraining."""
+    """The task's text: every training question followed by its answer (no image information), so that the
+    answer words are seen in pretraining just as a real backbone has seen "yes" and "blue" before."""
     rows = json.loads((root / "vqa" / "karpathy_train.json").read_text(encoding="utf-8"))
-    return [row["sent"] for row in rows] + sorted({a for row in rows for a in row["label"]})
-
+    return [f"{row['sent']} {max(row['label'], key=row['label'].get)}" for row in rows]
 
 PRETRAIN_STEPS = 1500
 
@@ -160,7 +160,7 @@ def quickstart_backbone(name: str, cache: str | Path | None = None, steps: int |
 
 
 def quickstart_corpus(data_root: Path) -> list[str]:
-    """The pretraining text: every training question with its task prompt, and the answers."""
+    """The pretraining text: the task's sentences with the task prompts in front."""
     sentences = quickstart_sentences(data_root)
     return ["vqa: " + s for s in sentences] + ["gpa: " + s for s in sentences[:1000]]
 

@@ -62,6 +62,12 @@ _TINY_BART = dict(
     activation_function="gelu", pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2,
     forced_bos_token_id=None, forced_eos_token_id=2, scale_embedding=False, init_std=0.02,
 )
+_SMALL_BART = dict(_TINY_BART, d_model=128, encoder_ffn_dim=512, decoder_ffn_dim=512)
+_SMALL_T5 = dict(
+    vocab_size=1000, d_model=128, d_kv=32, d_ff=512, num_layers=2, num_decoder_layers=2, num_heads=4,
+    relative_attention_num_buckets=32, relative_attention_max_distance=128, layer_norm_epsilon=1e-6,
+    feed_forward_proj="relu", pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+)
 _TINY_T5 = dict(
     vocab_size=1000, d_model=64, d_kv=16, d_ff=128, num_layers=2, num_decoder_layers=2, num_heads=4,
     relative_attention_num_buckets=32, relative_attention_max_distance=128, layer_norm_epsilon=1e-6,
@@ -75,6 +81,10 @@ BACKBONES: dict[str, BackboneSpec] = {
                             "t5-base architecture (VL-T5)"),
     "tiny-bart": BackboneSpec("tiny-bart", "bart", _TINY_BART, 1000 + EXTRA_TOKENS + VISUAL_EXTRA_TOKENS,
                               "2+2-layer d=64 BART for tests"),
+    "small-bart": BackboneSpec("small-bart", "bart", _SMALL_BART, 1000 + EXTRA_TOKENS + VISUAL_EXTRA_TOKENS,
+                               "2+2-layer d=128 BART for the quickstart"),
+    "small-t5": BackboneSpec("small-t5", "t5", _SMALL_T5, 1000 + EXTRA_TOKENS + VISUAL_EXTRA_TOKENS,
+                             "2+2-layer d=128 T5 for the quickstart"),
     "tiny-t5": BackboneSpec("tiny-t5", "t5", _TINY_T5, 1000 + EXTRA_TOKENS + VISUAL_EXTRA_TOKENS,
                             "2+2-layer d=64 T5 for tests"),
 }

@@ -1,0 +1,70 @@
+"""The offline quickstart task: easy-vqa written in the exact VQAv2/GQA layouts, the stand-in extractor,
+the word tokenizer and the pretrained tiny backbone loaded through from_pretrained."""
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+from PIL import Image
+
+from vlpet.data.gqa import load_gqa
+from vlpet.data.quickstart import (FEATURE_DIR, extract_features, prepare_quickstart, quickstart_backbone,
+                                   quickstart_tokenizer)
+from vlpet.data.vqa import load_vqa
+from vlpet.models.backbones import load_backbone
+
+
+@pytest.fixture(scope="module")
+def root():
+    return prepare_quickstart()
+
+
+def test_extractor_is_a_fixed_patch_grid():
+    pixels = np.zeros((56, 56, 3), dtype=np.uint8)
+    pixels[:8, 8:16] = (255, 0, 0)  # patch (row 0, column 1) is pure red
+    features = extract_features(Image.fromarray(pixels).resize((64, 64), resample=0))
+    assert features.shape == (49, 192)
+    red_patch = features[1].reshape(8, 8, 3)
+    assert np.allclose(red_patch[2:6, 2:6, 0], 1.0) and np.allclose(red_patch[2:6, 2:6, 1], -1.0)
+    assert np.allclose(features[0], -1.0, atol=0.05)
+
+
+def test_prepared_files_follow_the_vqa_and_gqa_layouts(root):
+    train = load_vqa(root, "karpathy_train")
+    val = load_vqa(root, "karpathy_val")
+    assert len(train) == 38_575 and len(val) == 9_673
+    assert train[0].source_text.startswith("vqa: ") and train[0].target_text
+    assert len(train[0].references["answers"]) == 10
+    gqa = load_gqa(root, "valid")
+    assert len(gqa) == len(val) and gqa[0].source_text.startswith("gpa: ")
+    key = train[0].image_ids[0]
+    with h5py.File(root / FEATURE_DIR / f"{key}.h5") as handle:
+        assert handle[f"{key}/features"].shape == (49, 192)
+        assert handle[f"{key}/features"].dtype == np.float16
+    assert (root / "VG" / FEATURE_DIR.parts[1] / FEATURE_DIR.parts[2] / f"{key}.h5").is_file()
+    answers = json.loads((root / "vqa" / "trainval_label2ans.json").read_text())
+    assert {e.target_text for e in val} <= set(answers)
+
+
+def test_preparation_is_idempotent(root):
+    marker = (root / ".complete").stat().st_mtime
+    assert prepare_quickstart() == root
+    assert (root / ".complete").stat().st_mtime == marker
+
+
+def test_tokenizer_covers_the_task_and_ends_with_the_visual_tokens():
+    tokenizer = quickstart_tokenizer("tiny-bart")
+    ids = tokenizer("vqa: what color is the shape?")["input_ids"]
+    assert tokenizer.unk_token_id not in ids
+    assert tokenizer.decode(ids, skip_special_tokens=True) == "vqa: what color is the shape?"
+    assert tokenizer.convert_tokens_to_ids("<vis_extra_id_0>") == len(tokenizer) - 1 == 1199
+
+
+def test_pretrained_backbone_round_trips_through_from_pretrained(monkeypatch):
+    monkeypatch.setenv("VLPET_QUICKSTART_PRETRAIN_STEPS", "20")
+    path = quickstart_backbone("tiny-t5")
+    assert (path / "config.json").is_file() and (path / "tokenizer.json").is_file()
+    model = load_backbone(str(path))
+    assert model.config.vlpet_pretraining["steps"] == 20
+    assert model.get_input_embeddings().num_embeddings == 1200  # already VL-extended: not resized again
