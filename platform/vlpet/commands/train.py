@@ -36,6 +36,8 @@ def run(args) -> int:
     out = args.out or default_out_dir(config)
     history = os.path.join(out, "metrics.jsonl")
     os.makedirs(out, exist_ok=True)
+    if args.no_resume and os.path.exists(history):
+        os.remove(history)
 
     def report(metrics, checkpoint):
         with open(history, "a", encoding="utf-8") as handle:

@@ -1,6 +1,7 @@
 """The offline quickstart task, built from the ``easy-vqa`` package (questions about rendered shapes).
 
-``prepare_quickstart(cache)`` writes easy-vqa's (image, question, answer) triples into the exact layouts of
+``prepare_quickstart(cache)`` writes easy-vqa's (image, question, answer) triples, balanced so that no question
+text predicts its answer (:func:`balanced_indices`), into the exact layouts of
 the paper's data (data_formats.md §1): ``vqa/karpathy_{train,val}.json`` (VQAv2 Karpathy rows, raw answers
 included), ``GQA/{train,valid}.json`` and one HDF5 feature file per image under
 ``COCO/standin_features/data_patch8x8_att/<img_id>.h5`` (``VG/`` points at the same files for GQA; the folder
@@ -22,7 +23,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-QUICKSTART_VERSION = "3"
+QUICKSTART_VERSION = "4"
 FEAT_DIM = 192
 GRID = 7
 PATCH = 8
@@ -56,9 +57,28 @@ def image_key(split: str, image_id: int) -> str:
     return f"easyvqa_{split}_{image_id:05d}"
 
 
+def balanced_indices(questions: list[str], answers: list[str]) -> list[int]:
+    """Indices of a subset in which every question text has each of its answers equally often.
+
+    easy-vqa's text alone predicts many answers ("is there not a red shape?" is mostly "yes"); balancing the
+    answers per question text removes that prior, so the questions need the image. Texts seen with a single
+    answer are dropped. Deterministic: the first k occurrences of each (text, answer) are kept.
+    """
+    by_text: dict[str, dict[str, list[int]]] = {}
+    for index, (question, answer) in enumerate(zip(questions, answers)):
+        by_text.setdefault(question, {}).setdefault(answer, []).append(index)
+    keep = []
+    for groups in by_text.values():
+        if len(groups) > 1:
+            k = min(len(indices) for indices in groups.values())
+            keep.extend(i for indices in groups.values() for i in indices[:k])
+    return sorted(keep)
+
+
 def _vqa_rows(questions, answers, image_ids, split: str) -> list[dict]:
     rows = []
-    for index, (question, answer, image_id) in enumerate(zip(questions, answers, image_ids)):
+    for index in balanced_indices(questions, answers):
+        question, answer, image_id = questions[index], answers[index], image_ids[index]
         rows.append({
             "answer_type": "yes/no" if answer in ("yes", "no") else "other",
             "img_id": image_key(split, image_id),

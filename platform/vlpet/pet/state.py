@@ -11,13 +11,8 @@ from torch import nn
 
 def trainable_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """Name → detached CPU copy of every trainable parameter (shared tensors once, first name wins)."""
-    seen: set[int] = set()
-    state: dict[str, torch.Tensor] = {}
-    for name, param in model.named_parameters():
-        if param.requires_grad and id(param) not in seen:
-            seen.add(id(param))
-            state[name] = param.detach().to("cpu").contiguous().clone()
-    return state
+    params = dict(model.named_parameters())
+    return {name: params[name].detach().to("cpu").contiguous().clone() for name in trainable_state_dict_names(model)}
 
 
 def save_pet_weights(model: nn.Module, path: str | os.PathLike, metadata: dict[str, str] | None = None) -> None:
