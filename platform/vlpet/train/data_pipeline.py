@@ -16,7 +16,7 @@ from vlpet.data.dataset import VLDataset
 from vlpet.data.features import H5FeatureStore
 from vlpet.data.multitask import RoundRobinMixer, paper_batch_sizes
 from vlpet.data.registry import TASKS, build_dataset, get_task
-from vlpet.errors import ConfigError
+from vlpet.errors import ConfigError, DataError
 from vlpet.models.backbones import BACKBONES, QUICKSTART_PREFIX, extend_tokenizer
 from vlpet.trial_config import TrialConfig
 
@@ -99,6 +99,9 @@ class TrialData:
         self.eval_sets: dict[str, VLDataset] = {}
         for task in config.tasks:
             self.train_sets[task], self.eval_sets[task] = _task_datasets(task, config)
+            for role, dataset in (("training", self.train_sets[task]), ("val", self.eval_sets[task])):
+                if len(dataset) == 0:
+                    raise DataError(f"task {task} has no {role} examples under {config.data_dir or 'the cache'}")
         self.metric_task = {t: QUICKSTART_TASKS.get(t, (t,))[0] for t in config.tasks}
         self.baselines = {t: majority_baseline(self.train_sets[t], self.eval_sets[t], self.metric_task[t])
                           for t in config.tasks if t in QUICKSTART_TASKS}

@@ -1,0 +1,41 @@
+"""The VL-Adapter formats feed a real multitask trial: one task's batch per step, per-task metrics."""
+
+import json
+import shutil
+
+import pytest
+
+from vlpet.errors import DataError
+
+from vlpet.data.quickstart import quickstart_backbone
+from vlpet.train.loop import run_trial
+from vlpet.trial_config import TrialConfig
+
+
+def test_multitask_trial_on_files_in_the_paper_layouts(vl_root, tmp_path, monkeypatch):
+    # the shared fixture has no VQA val / NLVR2 valid files: reuse the test and train files in those roles
+    shutil.copy(vl_root / "vqa" / "karpathy_test.json", vl_root / "vqa" / "karpathy_val.json")
+    shutil.copy(vl_root / "nlvr" / "train.json", vl_root / "nlvr" / "valid.json")
+    coco = json.loads((vl_root / "COCO" / "dataset_coco.json").read_text())
+    coco["images"].append({**coco["images"][1], "split": "val"})
+    (vl_root / "COCO" / "dataset_coco.json").write_text(json.dumps(coco))
+    monkeypatch.setenv("VLPET_QUICKSTART_PRETRAIN_STEPS", "20")
+    checkpoint = quickstart_backbone("tiny-bart")  # a real local checkpoint with its own tokenizer
+    config = TrialConfig.from_dict({
+        "backbone": str(checkpoint), "task": "vqa,gqa,nlvr,caption", "data_dir": str(vl_root),
+        "visual_feat_dim": 2048, "bottleneck": 8, "gate_bottleneck": 8, "decoder_bottleneck": 8, "batch_size": 2,
+        "epochs": 2, "num_beams": 2, "max_new_tokens": 4})
+    reports = []
+    final = run_trial(config, str(tmp_path), report=lambda m, c: reports.append(m))
+    assert len(reports) == 2
+    assert {"vqa_acc", "gqa_acc", "nlvr_acc", "cider"} <= set(final)
+    assert final["metric_name"] == "mean(vqa_acc,gqa_acc,nlvr_acc,cider)"
+    assert final["step"] == 2 * final["step"] // 2 > 0
+
+
+def test_an_empty_evaluation_split_is_named_before_training(vl_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("VLPET_QUICKSTART_PRETRAIN_STEPS", "20")
+    config = TrialConfig.from_dict({"backbone": str(quickstart_backbone("tiny-bart")), "task": "caption",
+                                    "data_dir": str(vl_root), "visual_feat_dim": 2048})
+    with pytest.raises(DataError, match="task caption has no val examples"):
+        run_trial(config, str(tmp_path))
