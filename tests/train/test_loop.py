@@ -69,3 +69,8 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_checkpoints(mini, tmp_path)
 def test_text_only_trial_ignores_the_image(mini, tmp_path):
     final = run_trial(config(mini, text_only=True, epochs=1), str(tmp_path))
     assert final["metric"] <= 50.0  # the questions carry no colour information; four answers
+
+
+def test_bf16_autocast_runs_and_reports_finite_metrics(mini, tmp_path):
+    final = run_trial(config(mini, precision="bf16", epochs=1), str(tmp_path))
+    assert final["step"] == 9 and final["train_step_s"] > 0
