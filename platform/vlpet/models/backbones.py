@@ -90,12 +90,14 @@ BACKBONES: dict[str, BackboneSpec] = {
 }
 
 
+# Hub names whose architecture is embedded above: counted offline (meta device) without a download.
+HUB_ALIASES = {"facebook/bart-base": "bart-base", "google-t5/t5-base": "t5-base"}
 QUICKSTART_PREFIX = "quickstart:"  # "quickstart:tiny-bart" = tiny-bart pretrained on the quickstart's text
 
 
 def family_of(backbone: str) -> str:
     """``"bart"`` or ``"t5"`` for a known name, a local checkpoint (its config.json) or a hub name."""
-    backbone = backbone.removeprefix(QUICKSTART_PREFIX)
+    backbone = HUB_ALIASES.get(backbone, backbone.removeprefix(QUICKSTART_PREFIX))
     if backbone in BACKBONES:
         return BACKBONES[backbone].family
     config_path = os.path.join(backbone, "config.json")
@@ -176,6 +178,8 @@ def load_backbone(
     ``quickstart:<name>`` is the tiny backbone pretrained on the quickstart's text (built once, cached).
     """
     meta = device is not None and torch.device(device).type == "meta"
+    if (meta or not pretrained) and backbone in HUB_ALIASES:
+        return load_backbone(HUB_ALIASES[backbone], device=device, dropout=dropout)
     if backbone.startswith(QUICKSTART_PREFIX):
         name = backbone.removeprefix(QUICKSTART_PREFIX)
         if meta or not pretrained:  # same architecture and vocabulary as the named tiny backbone

@@ -1,0 +1,25 @@
+"""Every shipped trial config validates and its budget builds offline."""
+
+import glob
+
+import pytest
+
+from vlpet.commands.params import budget_for
+from vlpet.trial_config import TrialConfig
+
+TRIALS = sorted(glob.glob("search_spaces/trials/*.yaml"))
+PAPER_PCT = {"bart_vlpet_small": 2.98, "bart_vlpet_middleX": 2.98, "bart_vlpet_middleY": 2.98,
+             "bart_vlpet_large": 4.16, "t5_vlpet_small": 4.51, "t5_vlpet_middleX": 4.50,
+             "t5_vlpet_middleY": 4.50, "t5_vlpet_large": 7.31}
+
+
+def test_trials_are_shipped():
+    assert "search_spaces/trials/quickstart.yaml" in TRIALS and len(TRIALS) >= 9
+
+
+@pytest.mark.parametrize("path", TRIALS)
+def test_trial_validates_and_counts_offline(path):
+    budget = budget_for(TrialConfig.from_file(path))
+    name = path.rsplit("/", 1)[-1].removeprefix("paper_").removesuffix(".yaml")
+    if name in PAPER_PCT:
+        assert round(budget["trainable_pct"], 2) == PAPER_PCT[name]
