@@ -39,3 +39,22 @@ def test_an_empty_evaluation_split_is_named_before_training(vl_root, tmp_path, m
                                     "data_dir": str(vl_root), "visual_feat_dim": 2048})
     with pytest.raises(DataError, match="task caption has no val examples"):
         run_trial(config, str(tmp_path))
+
+
+def test_nlvr_is_scored_by_comparing_true_and_false_at_the_first_step(vl_root, tmp_path, monkeypatch):
+    from vlpet.build import build_trial_model
+    from vlpet.train.data_pipeline import TrialData
+    from vlpet.train.evaluate import _choice_prefix, predict_choice
+    from vlpet.train.runtime import local_runtime
+
+    monkeypatch.setenv("VLPET_QUICKSTART_PRETRAIN_STEPS", "20")
+    shutil.copy(vl_root / "nlvr" / "train.json", vl_root / "nlvr" / "valid.json")
+    config = TrialConfig.from_dict({"backbone": str(quickstart_backbone("tiny-bart")), "task": "nlvr",
+                                    "data_dir": str(vl_root), "visual_feat_dim": 2048})
+    data = TrialData(config)
+    prefix, true_id = _choice_prefix(data.tokenizer, "true")
+    assert data.tokenizer.convert_ids_to_tokens(prefix) == ["<s>"]  # BART targets start with <s>
+    assert data.tokenizer.convert_ids_to_tokens([true_id]) == ["true"]
+    predictions = predict_choice(build_trial_model(config), data, "nlvr", config, local_runtime())
+    assert set(predictions) == {e.example_id for e in data.eval_sets["nlvr"].examples}
+    assert set(predictions.values()) <= {"true", "false"}

@@ -23,7 +23,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-QUICKSTART_VERSION = "4"
+QUICKSTART_VERSION = "5"
 FEAT_DIM = 192
 GRID = 7
 PATCH = 8

@@ -29,10 +29,13 @@ def words_of(sentences: Iterable[str]) -> list[str]:
     return sorted(counts, key=lambda w: (-counts[w], w))
 
 
-def build_word_tokenizer(sentences: Iterable[str], family: str, vocab_size: int) -> PreTrainedTokenizerFast:
-    """A tokenizer with exactly ``vocab_size`` ids over the words of ``sentences``."""
+def build_word_tokenizer(sentences: Iterable[str], family: str, vocab_size: int,
+                         extra_words: Iterable[str] = ("true", "false")) -> PreTrainedTokenizerFast:
+    """A tokenizer with exactly ``vocab_size`` ids over the words of ``sentences`` plus ``extra_words`` (by
+    default NLVR2's answers, so the choice scoring of that task can address them)."""
     extras = vl_special_tokens()
     words = [w for w in words_of(sentences) if w not in SPECIAL_ORDER[family]]
+    words += [w for w in extra_words if w not in words]
     fill = vocab_size - len(SPECIAL_ORDER[family]) - len(words) - len(extras)
     if fill < 0:
         raise ValueError(f"{len(words)} words do not fit a vocabulary of {vocab_size} with the VL tokens")

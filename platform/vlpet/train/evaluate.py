@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from vlpet.errors import ConfigError
 from vlpet.train.runtime import Runtime
 from vlpet.trial_config import TrialConfig
 
@@ -35,13 +36,47 @@ def predict(model, data, task: str, config: TrialConfig, runtime: Runtime) -> di
     return predictions
 
 
+CHOICE_TASKS = {"nlvr": ("true", "false")}
+
+
+def _choice_prefix(tokenizer, word: str) -> tuple[list[int], int]:
+    """Token ids the tokenizer puts before ``word`` in a target (e.g. BART's <s>) and the word's first id."""
+    with_specials = tokenizer(word)["input_ids"]
+    word_id = tokenizer(word, add_special_tokens=False)["input_ids"][0]
+    return with_specials[: with_specials.index(word_id)], word_id
+
+
+@torch.no_grad()
+def predict_choice(model, data, task: str, config: TrialConfig, runtime: Runtime) -> dict[str, str]:
+    """NLVR2 as the paper's code scores it: compare the scores of "true" and "false" at the first decoding step
+    of the answer, instead of free generation."""
+    model.eval()
+    words = CHOICE_TASKS[data.metric_task[task]]
+    prefixes = [_choice_prefix(data.tokenizer, word) for word in words]
+    prefix, choice_ids = prefixes[0][0], [word_id for _, word_id in prefixes]
+    if len(set(choice_ids)) < len(choice_ids) or data.tokenizer.unk_token_id in choice_ids:
+        raise ConfigError(f"task {task}: the tokenizer has no distinct tokens for the answers {words}")
+    start = model.backbone.config.decoder_start_token_id
+    predictions: dict[str, str] = {}
+    for batch in data.eval_batches(task):
+        inputs = model_inputs(batch, runtime, config.text_only)
+        inputs.pop("labels", None)
+        decoder_ids = torch.tensor([[start, *prefix]], device=runtime.device).expand(len(batch["examples"]), -1)
+        with runtime.autocast():
+            logits = model(**inputs, decoder_input_ids=decoder_ids).logits[:, -1, choice_ids]
+        picks = logits.argmax(dim=-1).tolist()
+        predictions.update({e.example_id: words[p] for e, p in zip(batch["examples"], picks)})
+    return predictions
+
+
 def evaluate_model(model, data, config: TrialConfig, runtime: Runtime) -> dict[str, Any]:
     """Per-task metrics plus ``metric`` (the primary metric; the mean over tasks when there are several) and
     ``metric_name``."""
     results: dict[str, Any] = {}
     primaries = []
     for task in config.tasks:
-        scores = data.score(task, predict(model, data, task, config, runtime))
+        predictor = predict_choice if data.metric_task[task] in CHOICE_TASKS else predict
+        scores = data.score(task, predictor(model, data, task, config, runtime))
         primaries.append((scores["metric_name"], scores["metric"]))
         results.update({k: v for k, v in scores.items() if k not in ("metric", "metric_name")})
     if len(primaries) == 1:
