@@ -9,7 +9,7 @@ import sys
 from vlpet import __version__
 from vlpet.errors import ConfigError, DataError, TrainingDiverged
 
-COMMANDS = ("params", "train", "quickstart")
+COMMANDS = ("params", "train", "validate", "quickstart")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,22 @@
+"""`vlpet validate STUDY.yaml`: check a study file alone, before any Ray start."""
+
+from __future__ import annotations
+
+from vlpet.study.spec import load_study
+
+HELP = "check a study file: every key, domain, condition and the trials it can produce"
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("validate", help=HELP, description=HELP)
+    parser.add_argument("study", help="study YAML file")
+    parser.add_argument("--smoke", action="store_true", help="validate the smoke variant")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    spec = load_study(args.study, smoke=args.smoke)
+    dims = ", ".join(f"{d.key}:{d.kind}" + (f" when {d.when}" if d.when else "") for d in spec.search_space.values())
+    print(f"{args.study}: OK — study {spec.name!r}, {spec.num_samples} samples x {len(spec.seeds)} seed(s), "
+          f"{spec.algorithm} search, objectives {spec.objectives}, space [{dims}], storage {spec.storage}")
+    return 0

@@ -1,0 +1,275 @@
+"""StudySpec: one typed, validated YAML file describing a study (vlpet issue 4, part 1).
+
+```yaml
+name: quickstart-granularity
+trial: {backbone: quickstart:tiny-bart, task: quickstart, max_steps: 800}   # fixed TrialConfig keys
+search_space:                       # any TrialConfig key → a domain
+  granularity: {choice: [small, middleX, middleY, large]}
+  gate_bottleneck: {choice: [16, 32], when: {granularity: large}}           # conditional key
+  lr: {loguniform: [1.0e-4, 1.0e-2]}
+  bottleneck: {int: [8, 64], step: 8}
+seeds: [42, 43]                     # every sampled configuration runs once per seed
+objectives: {metric: max, trainable_pct: min}
+search: {algorithm: tpe, num_samples: 8, max_concurrent: 1}                # tpe | nsga2 | grid
+scheduler: {type: asha, grace_period: 1, reduction_factor: 2}              # asha | none
+resources: {workers: 1, cpus_per_worker: 1, gpus_per_worker: 0}
+storage: runs/quickstart-granularity                                       # local dir or cloud URI
+smoke: {num_samples: 2, trial: {max_steps: 4, eval_size: 64}}              # selected by --smoke
+```
+Every problem raises ConfigError naming the key path, the bad value and what is allowed, before Ray starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import yaml
+
+from vlpet.errors import ConfigError
+from vlpet.trial_config import TrialConfig
+
+DOMAIN_KINDS = ("choice", "grid", "uniform", "loguniform", "int")
+ALGORITHMS = ("tpe", "nsga2", "grid")
+SCHEDULERS = ("asha", "none")
+DIRECTIONS = ("max", "min")
+TOP_KEYS = ("name", "description", "trial", "search_space", "seeds", "objectives", "search", "scheduler",
+            "resources", "storage", "smoke")
+
+
+@dataclass(frozen=True)
+class Domain:
+    """One search dimension: ``kind`` in DOMAIN_KINDS, ``values`` (choice/grid) or ``low``/``high``
+    (uniform, loguniform, int with optional ``step`` and ``log``), and an optional ``when`` condition."""
+
+    key: str
+    kind: str
+    values: tuple = ()
+    low: float | None = None
+    high: float | None = None
+    step: int | None = None
+    log: bool = False
+    when: dict[str, Any] = field(default_factory=dict)
+
+    def representative(self) -> Any:
+        """A value inside the domain, used to check that the fixed trial plus this value is a valid trial."""
+        if self.values:
+            return self.values[0]
+        return int(self.low) if self.kind == "int" else float(self.low)
+
+    def candidates(self) -> list:
+        """Values that together exercise the domain's edges: every choice, or both bounds."""
+        if self.values:
+            return list(self.values)
+        cast = int if self.kind == "int" else float
+        return [cast(self.low), cast(self.high)]
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    name: str
+    trial: dict[str, Any]
+    search_space: dict[str, Domain]
+    seeds: tuple[int, ...] = (42,)
+    objectives: dict[str, str] = field(default_factory=lambda: {"metric": "max", "trainable_pct": "min"})
+    algorithm: str = "tpe"
+    num_samples: int = 8
+    max_concurrent: int = 1
+    scheduler: dict[str, Any] = field(default_factory=lambda: {"type": "asha", "grace_period": 1,
+                                                                 "reduction_factor": 2})
+    resources: dict[str, float] = field(default_factory=lambda: {"workers": 1, "cpus_per_worker": 1,
+                                                                  "gpus_per_worker": 0})
+    storage: str = ""
+    description: str = ""
+    smoke: dict[str, Any] = field(default_factory=dict)
+
+    def with_smoke(self) -> "StudySpec":
+        """The smoke variant: two trials (or ``smoke.num_samples``) on the smoke trial overrides."""
+        overrides = self.smoke.get("trial", {})
+        return dataclasses.replace(self, name=self.name + "-smoke", trial={**self.trial, **overrides},
+                                   num_samples=int(self.smoke.get("num_samples", 2)), seeds=self.seeds[:1],
+                                   storage=self.storage + "-smoke" if self.storage else "")
+
+
+def _fail(path: str, message: str) -> None:
+    raise ConfigError(f"{path}: {message}")
+
+
+def _mapping(value: Any, path: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        _fail(path, f"expected a mapping, got {value!r}")
+    return value
+
+
+def _number(value: Any, path: str) -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        _fail(path, f"expected a number, got {value!r}")
+    return value
+
+
+def parse_domain(key: str, raw: Any, trial_keys: set[str]) -> Domain:
+    path = f"search_space.{key}"
+    if key not in trial_keys:
+        _fail(path, f"{key!r} is not a trial config key; allowed keys: {', '.join(sorted(trial_keys))}")
+    raw = _mapping(raw, path)
+    kinds = [k for k in raw if k in DOMAIN_KINDS]
+    extra = sorted(set(raw) - set(DOMAIN_KINDS) - {"step", "log", "when"})
+    if len(kinds) != 1 or extra:
+        _fail(path, f"expected exactly one of {', '.join(DOMAIN_KINDS)} (plus optional step, log, when), got {sorted(raw)}")
+    kind, spec = kinds[0], raw[kinds[0]]
+    when = _mapping(raw.get("when"), f"{path}.when")
+    if kind in ("choice", "grid"):
+        if not isinstance(spec, list) or not spec:
+            _fail(f"{path}.{kind}", f"expected a non-empty list of values, got {spec!r}")
+        return Domain(key, kind, tuple(tuple(v) if isinstance(v, list) else v for v in spec), when=when)
+    if not isinstance(spec, list) or len(spec) != 2:
+        _fail(f"{path}.{kind}", f"expected [low, high], got {spec!r}")
+    low, high = (_number(v, f"{path}.{kind}") for v in spec)
+    if not low < high:
+        _fail(f"{path}.{kind}", f"low {low} must be below high {high}")
+    if kind == "loguniform" and low <= 0:
+        _fail(f"{path}.{kind}", f"loguniform needs a positive low bound, got {low}")
+    step = raw.get("step")
+    if step is not None and (not isinstance(step, int) or step < 1):
+        _fail(f"{path}.step", f"expected a positive integer, got {step!r}")
+    return Domain(key, kind, low=low, high=high, step=step, log=bool(raw.get("log", kind == "loguniform")), when=when)
+
+
+def _check_conditions(space: dict[str, Domain]) -> None:
+    for domain in space.values():
+        for other, value in domain.when.items():
+            path = f"search_space.{domain.key}.when.{other}"
+            if other not in space:
+                _fail(path, f"conditions may only name other search keys: {', '.join(k for k in space if k != domain.key)}")
+            allowed = space[other].candidates()
+            wanted = value if isinstance(value, list) else [value]
+            if space[other].values and not set(map(_hashable, wanted)) <= set(map(_hashable, allowed)):
+                _fail(path, f"{value!r} is not among {other}'s values {list(allowed)}")
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _check_trials(spec: StudySpec) -> None:
+    """Build the TrialConfig for every combination of domain edges so impossible combinations fail now."""
+    keys = list(spec.search_space)
+    for combo in itertools.product(*(spec.search_space[k].candidates() for k in keys)):
+        chosen = dict(zip(keys, combo))
+        active = {k: v for k, v in chosen.items() if _active(spec.search_space[k], chosen)}
+        values = {k: list(v) if isinstance(v, tuple) else v for k, v in active.items()}
+        try:
+            TrialConfig.from_dict({**spec.trial, **values, "seed": spec.seeds[0]})
+        except ConfigError as error:
+            raise ConfigError(f"search_space: the combination {values} gives an impossible trial: {error}") from None
+
+
+def _active(domain: Domain, chosen: dict[str, Any]) -> bool:
+    return all(_hashable(chosen.get(k)) in {_hashable(v) for v in (w if isinstance(w, list) else [w])}
+               for k, w in domain.when.items())
+
+
+def _objectives(raw: Any) -> dict[str, str]:
+    objectives = _mapping(raw, "objectives") or {"metric": "max", "trainable_pct": "min"}
+    for key, direction in objectives.items():
+        if direction not in DIRECTIONS:
+            _fail(f"objectives.{key}", f"{direction!r} is not allowed; allowed: max, min")
+    return dict(objectives)
+
+
+def _search(raw: Any) -> tuple[str, int, int]:
+    search = _mapping(raw, "search")
+    unknown = sorted(set(search) - {"algorithm", "num_samples", "max_concurrent"})
+    if unknown:
+        _fail("search", f"unknown key(s) {unknown}; allowed: algorithm, num_samples, max_concurrent")
+    algorithm = search.get("algorithm", "tpe")
+    if algorithm not in ALGORITHMS:
+        _fail("search.algorithm", f"{algorithm!r} is not allowed; allowed: {', '.join(ALGORITHMS)}")
+    counts = []
+    for key, default in (("num_samples", 8), ("max_concurrent", 1)):
+        value = search.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            _fail(f"search.{key}", f"expected a positive integer, got {value!r}")
+        counts.append(value)
+    return algorithm, counts[0], counts[1]
+
+
+def _section(raw: Any, path: str, defaults: dict[str, Any], choices: dict[str, tuple] = {}) -> dict[str, Any]:
+    section = {**defaults, **_mapping(raw, path)}
+    unknown = sorted(set(section) - set(defaults))
+    if unknown:
+        _fail(path, f"unknown key(s) {unknown}; allowed: {', '.join(defaults)}")
+    for key, value in section.items():
+        if key in choices:
+            if value not in choices[key]:
+                _fail(f"{path}.{key}", f"{value!r} is not allowed; allowed: {', '.join(choices[key])}")
+        elif _number(value, f"{path}.{key}") < 0:
+            _fail(f"{path}.{key}", f"must be non-negative, got {value}")
+    return section
+
+
+def parse_study(data: Any, source: str = "<study>") -> StudySpec:
+    """Validate a loaded YAML mapping into a StudySpec."""
+    data = _mapping(data, source)
+    unknown = sorted(set(data) - set(TOP_KEYS))
+    if unknown:
+        _fail(source, f"unknown key(s) {', '.join(unknown)}; allowed keys: {', '.join(TOP_KEYS)}")
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip() or any(c in name for c in "/\\ "):
+        _fail("name", f"expected a non-empty name without spaces or slashes, got {name!r}")
+    trial_keys = {f.name for f in fields(TrialConfig)}
+    trial = _mapping(data.get("trial"), "trial")
+    bad = sorted(set(trial) - trial_keys)
+    if bad:
+        _fail("trial", f"unknown trial config key(s) {', '.join(bad)}; allowed keys: {', '.join(sorted(trial_keys))}")
+    space = {k: parse_domain(k, v, trial_keys) for k, v in _mapping(data.get("search_space"), "search_space").items()}
+    _check_conditions(space)
+    seeds = data.get("seeds", [trial.get("seed", 42)])
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        _fail("seeds", f"expected a non-empty list of integers, got {seeds!r}")
+    if "seed" in space:
+        _fail("search_space.seed", "seeds are their own axis: list them under seeds")
+    algorithm, num_samples, max_concurrent = _search(data.get("search"))
+    if algorithm == "grid" and any(d.kind not in ("choice", "grid") for d in space.values()):
+        _fail("search.algorithm", "grid search needs choice/grid domains only")
+    smoke = _mapping(data.get("smoke"), "smoke")
+    spec = StudySpec(
+        name=name, trial=trial, search_space=space, seeds=tuple(seeds), objectives=_objectives(data.get("objectives")),
+        algorithm=algorithm, num_samples=num_samples, max_concurrent=max_concurrent,
+        scheduler=_section(data.get("scheduler"), "scheduler", {"type": "asha", "grace_period": 1, "reduction_factor": 2},
+                           {"type": SCHEDULERS}),
+        resources=_section(data.get("resources"), "resources", {"workers": 1, "cpus_per_worker": 1, "gpus_per_worker": 0}),
+        storage=str(data.get("storage") or os.path.join("runs", name)), description=str(data.get("description", "")),
+        smoke=smoke,
+    )
+    _check_trials(spec)
+    bad_smoke = sorted(set(_mapping(smoke.get("trial"), "smoke.trial")) - trial_keys)
+    if bad_smoke or sorted(set(smoke) - {"trial", "num_samples"}):
+        _fail("smoke", f"allowed keys: trial (trial config keys), num_samples; got {sorted(smoke)} {bad_smoke}")
+    return spec
+
+
+def load_study(path: str | os.PathLike, smoke: bool = False) -> StudySpec:
+    """Read and validate a study YAML file; ``smoke`` selects its smoke variant."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"study file {path} does not exist")
+    with open(path, encoding="utf-8") as handle:
+        try:
+            data = yaml.safe_load(handle)
+        except yaml.YAMLError as error:
+            raise ConfigError(f"study file {path} is not valid YAML: {error}") from None
+    spec = parse_study(data, str(path))
+    if smoke:
+        spec = spec.with_smoke()
+        _check_trials(spec)
+    return spec
