@@ -83,11 +83,12 @@ def feature_stores(root: str | Path, feature_type: str = "RN101", n_tokens: int 
 
 def build_dataset(task: str, root: str | Path, split: str, feature_type: str = "RN101",
                   sample_targets: bool = False, seed: int = 0, validate: str = "exists",
-                  n_tokens: int | None = None, n_frames: int = 64) -> VLDataset:
+                  n_tokens: int | None = None, n_frames: int = 64, limit: int | None = None) -> VLDataset:
     """Load ``task``'s ``split`` under ``root`` (split may be "train"/"val"/"test", meaning the paper's
-    split for that role, or a file split name) into a VLDataset with the matching feature stores."""
+    split for that role, or a file split name) into a VLDataset with the matching feature stores. ``limit``
+    keeps the first N examples, before their feature files are checked."""
     spec = get_task(task)
     split = spec.splits.get(split) or split
-    examples = spec.load(root, split)
+    examples = spec.load(root, split)[:limit]
     return VLDataset(examples, feature_stores(root, feature_type, n_tokens, n_frames), sample_targets, seed,
                      validate)

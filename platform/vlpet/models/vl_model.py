@@ -30,17 +30,8 @@ class VLSeq2Seq(nn.Module):
         self.visual = visual
         self.table = architecture_of(backbone)
         self._pending_visual: torch.Tensor | None = None
-        insert_after = self.table.extra.get("visual_insert_after")
-        if insert_after:
-            backbone.get_submodule(insert_after).register_forward_hook(self._insert_visual_tokens)
-
-    @property
-    def family(self) -> str:
-        return self.backbone.config.model_type
-
-    @property
-    def d_model(self) -> int:
-        return self.backbone.config.d_model
+        if self.table.visual_insert_after:
+            backbone.get_submodule(self.table.visual_insert_after).register_forward_hook(self._insert_visual_tokens)
 
     def _insert_visual_tokens(self, _module, _args, output: torch.Tensor) -> torch.Tensor:
         visual, self._pending_visual = self._pending_visual, None
@@ -56,7 +47,7 @@ class VLSeq2Seq(nn.Module):
             return text, attention_mask
         visual = self.visual(visual_feats, word_embedding.weight, visual_boxes)
         mask = torch.cat([attention_mask, attention_mask.new_ones(visual.shape[:2])], dim=1)
-        if self.table.extra.get("visual_insert_after"):
+        if self.table.visual_insert_after:
             self._pending_visual = visual
             return torch.cat([text, torch.zeros_like(visual)], dim=1), mask
         return torch.cat([text, visual], dim=1), mask

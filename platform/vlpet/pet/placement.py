@@ -8,7 +8,7 @@ whose output (or output[0]) is the raw sub-layer output H. Adding an architectur
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -46,8 +46,7 @@ class ArchitectureTable:
     encoder_stack_norms: tuple[str, ...]
     decoder_stack_norms: tuple[str, ...]
     word_embedding: str
-    bias_free: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
+    visual_insert_after: str | None = None  # BART: visual tokens join after this norm (see VLSeq2Seq)
 
 
 ARCHITECTURES: dict[str, ArchitectureTable] = {
@@ -67,7 +66,7 @@ ARCHITECTURES: dict[str, ArchitectureTable] = {
         encoder_stack_norms=("model.encoder.layernorm_embedding",),
         decoder_stack_norms=("model.decoder.layernorm_embedding",),
         word_embedding="model.shared",
-        extra={"visual_insert_after": "model.encoder.layernorm_embedding"},
+        visual_insert_after="model.encoder.layernorm_embedding",
     ),
     "t5": ArchitectureTable(
         encoder_layers="encoder.block",
@@ -85,7 +84,6 @@ ARCHITECTURES: dict[str, ArchitectureTable] = {
         encoder_stack_norms=("encoder.final_layer_norm",),
         decoder_stack_norms=("decoder.final_layer_norm",),
         word_embedding="shared",
-        bias_free=True,
     ),
 }
 

@@ -13,7 +13,6 @@ half-written "latest".
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil
@@ -106,7 +105,3 @@ def load_checkpoint(directory: str, model, optimizer, scheduler) -> Progress:
     set_rng_state(state["rng"])
     return Progress(**state["progress"])
 
-
-def saved_config(directory: str) -> dict[str, Any]:
-    with open(os.path.join(directory, CONFIG_FILE), encoding="utf-8") as handle:
-        return json.load(handle)

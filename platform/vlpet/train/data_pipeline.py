@@ -74,9 +74,9 @@ def _task_datasets(task: str, config: TrialConfig) -> tuple[VLDataset, VLDataset
         return _quickstart_datasets(config)
     if not config.data_dir:
         raise ConfigError(f"task {task!r} needs data_dir: the root of the VL-Adapter datasets/ layout")
-    train = build_dataset(task, config.data_dir, "train", sample_targets=True, seed=config.seed)
-    val = build_dataset(task, config.data_dir, "val")
-    train.examples, val.examples = train.examples[: config.train_size], val.examples[: config.eval_size]
+    train = build_dataset(task, config.data_dir, "train", sample_targets=True, seed=config.seed,
+                          limit=config.train_size)
+    val = build_dataset(task, config.data_dir, "val", limit=config.eval_size)
     return train, val
 
 
@@ -110,7 +110,7 @@ class TrialData:
                                      shuffle=True, seed=config.seed)
 
     def steps_per_epoch(self, world_size: int = 1) -> int:
-        return len(self.mixer) // world_size if world_size > 1 else len(self.mixer)
+        return len(self.mixer) // world_size
 
     def total_steps(self, world_size: int = 1) -> int:
         steps = self.config.epochs * self.steps_per_epoch(world_size)
