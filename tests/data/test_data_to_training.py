@@ -30,7 +30,11 @@ def test_multitask_trial_on_files_in_the_paper_layouts(vl_root, tmp_path, monkey
     assert len(reports) == 2
     assert {"vqa_acc", "gqa_acc", "nlvr_acc", "cider"} <= set(final)
     assert final["metric_name"] == "mean(vqa_acc,gqa_acc,nlvr_acc,cider)"
-    assert final["step"] == 2 * final["step"] // 2 > 0
+    from vlpet.train.data_pipeline import TrialData
+
+    per_epoch = TrialData(config).steps_per_epoch()
+    assert per_epoch >= 4  # at least one batch of each of the four tasks
+    assert final["step"] == 2 * per_epoch and final["epoch"] == 2
 
 
 def test_an_empty_evaluation_split_is_named_before_training(vl_root, tmp_path, monkeypatch):
