@@ -9,7 +9,7 @@ import sys
 from vlpet import __version__
 from vlpet.errors import ConfigError, DataError, TrainingDiverged
 
-COMMANDS = ("params", "train", "validate", "quickstart")
+COMMANDS = ("params", "train", "validate", "run", "resume", "quickstart")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,6 +11,7 @@ search_space:                       # any TrialConfig key → a domain
 seeds: [42, 43]                     # every sampled configuration runs once per seed
 objectives: {metric: max, trainable_pct: min}
 search: {algorithm: tpe, num_samples: 8, max_concurrent: 1}                # tpe | nsga2 | grid
+                                    # also: max_failures (retries of a dying trial), time_budget_s
 scheduler: {type: asha, grace_period: 1, reduction_factor: 2}              # asha | none
 resources: {workers: 1, cpus_per_worker: 1, gpus_per_worker: 0}
 storage: runs/quickstart-granularity                                       # local dir or cloud URI
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import os
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -85,13 +87,25 @@ class StudySpec:
     storage: str = ""
     description: str = ""
     smoke: dict[str, Any] = field(default_factory=dict)
+    max_failures: int = 2
+    time_budget_s: float | None = None
+    source: dict[str, Any] = field(default_factory=dict, compare=False)   # the validated YAML mapping
+    is_smoke: bool = False
+
+    @property
+    def primary_metric(self) -> tuple[str, str]:
+        """The objective early stopping watches: the first one that is not a parameter count."""
+        for key, direction in self.objectives.items():
+            if key not in ("trainable_pct", "trainable_params"):
+                return key, direction
+        return next(iter(self.objectives.items()))
 
     def with_smoke(self) -> "StudySpec":
         """The smoke variant: two trials (or ``smoke.num_samples``) on the smoke trial overrides."""
         overrides = self.smoke.get("trial", {})
         return dataclasses.replace(self, name=self.name + "-smoke", trial={**self.trial, **overrides},
                                    num_samples=int(self.smoke.get("num_samples", 2)), seeds=self.seeds[:1],
-                                   storage=self.storage + "-smoke" if self.storage else "")
+                                   storage=self.storage + "-smoke" if self.storage else "", is_smoke=True)
 
 
 def _fail(path: str, message: str) -> None:
@@ -112,8 +126,8 @@ def _number(value: Any, path: str) -> float:
             value = float(value)
         except ValueError:
             pass
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        _fail(path, f"expected a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        _fail(path, f"expected a finite number, got {value!r}")
     return value
 
 
@@ -187,11 +201,14 @@ def _objectives(raw: Any) -> dict[str, str]:
     return dict(objectives)
 
 
+SEARCH_KEYS = ("algorithm", "num_samples", "max_concurrent", "max_failures", "time_budget_s")
+
+
 def _search(raw: Any) -> tuple[str, int, int]:
     search = _mapping(raw, "search")
-    unknown = sorted(set(search) - {"algorithm", "num_samples", "max_concurrent"})
+    unknown = sorted(set(search) - set(SEARCH_KEYS))
     if unknown:
-        _fail("search", f"unknown key(s) {unknown}; allowed: algorithm, num_samples, max_concurrent")
+        _fail("search", f"unknown key(s) {unknown}; allowed: {', '.join(SEARCH_KEYS)}")
     algorithm = search.get("algorithm", "tpe")
     if algorithm not in ALGORITHMS:
         _fail("search.algorithm", f"{algorithm!r} is not allowed; allowed: {', '.join(ALGORITHMS)}")
@@ -243,6 +260,13 @@ def parse_study(data: Any, source: str = "<study>") -> StudySpec:
     if algorithm == "grid" and any(d.kind not in ("choice", "grid") for d in space.values()):
         _fail("search.algorithm", "grid search needs choice/grid domains only")
     smoke = _mapping(data.get("smoke"), "smoke")
+    search = _mapping(data.get("search"), "search")
+    max_failures = search.get("max_failures", 2)
+    if isinstance(max_failures, bool) or not isinstance(max_failures, int) or max_failures < 0:
+        _fail("search.max_failures", f"expected a non-negative integer, got {max_failures!r}")
+    time_budget = search.get("time_budget_s")
+    if time_budget is not None and _number(time_budget, "search.time_budget_s") <= 0:
+        _fail("search.time_budget_s", f"expected a positive number of seconds, got {time_budget!r}")
     spec = StudySpec(
         name=name, trial=trial, search_space=space, seeds=tuple(seeds), objectives=_objectives(data.get("objectives")),
         algorithm=algorithm, num_samples=num_samples, max_concurrent=max_concurrent,
@@ -250,7 +274,8 @@ def parse_study(data: Any, source: str = "<study>") -> StudySpec:
                            {"type": SCHEDULERS}),
         resources=_section(data.get("resources"), "resources", {"workers": 1, "cpus_per_worker": 1, "gpus_per_worker": 0}),
         storage=str(data.get("storage") or os.path.join("runs", name)), description=str(data.get("description", "")),
-        smoke=smoke,
+        smoke=smoke, max_failures=max_failures,
+        time_budget_s=float(time_budget) if time_budget is not None else None, source=data,
     )
     _check_trials(spec)
     bad_smoke = sorted(set(_mapping(smoke.get("trial"), "smoke.trial")) - trial_keys)

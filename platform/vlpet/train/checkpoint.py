@@ -5,6 +5,7 @@ Layout under a trial's output directory::
     checkpoints/step_000120/pet.safetensors     the trainable tensors only
     checkpoints/step_000120/trainer_state.pt    optimizer, scheduler, counters, RNG states, metric history
     checkpoints/step_000120/trial_config.json   the trial config it was trained with
+    checkpoints/step_000120/progress.json       step, epoch and batch of the epoch (readable without torch)
     checkpoints/latest                          name of the newest complete checkpoint
 
 A checkpoint directory is written under a temporary name and renamed when complete, so a crash never leaves a
@@ -13,6 +14,7 @@ half-written "latest".
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -27,6 +29,7 @@ from vlpet.pet.state import load_pet_weights, save_pet_weights
 WEIGHTS_FILE = "pet.safetensors"
 STATE_FILE = "trainer_state.pt"
 CONFIG_FILE = "trial_config.json"
+PROGRESS_FILE = "progress.json"
 
 
 @dataclass
@@ -66,6 +69,8 @@ def save_checkpoint(root: str, model, optimizer, scheduler, progress: Progress, 
                 "progress": progress.__dict__, "rng": rng_state()}, os.path.join(tmp, STATE_FILE))
     with open(os.path.join(tmp, CONFIG_FILE), "w", encoding="utf-8") as handle:
         handle.write(config_json)
+    with open(os.path.join(tmp, PROGRESS_FILE), "w", encoding="utf-8") as handle:
+        json.dump({"step": progress.step, "epoch": progress.epoch, "batch_in_epoch": progress.batch_in_epoch}, handle)
     shutil.rmtree(directory, ignore_errors=True)
     os.replace(tmp, directory)
     _write_latest(root, os.path.basename(directory))
@@ -94,6 +99,12 @@ def latest_checkpoint(root: str) -> str | None:
     with open(pointer, encoding="utf-8") as handle:
         directory = os.path.join(root, handle.read().strip())
     return directory if os.path.isfile(os.path.join(directory, STATE_FILE)) else None
+
+
+def checkpoint_step(directory: str) -> int:
+    """The optimizer step a checkpoint directory holds."""
+    with open(os.path.join(directory, PROGRESS_FILE), encoding="utf-8") as handle:
+        return int(json.load(handle)["step"])
 
 
 def load_checkpoint(directory: str, model, optimizer, scheduler) -> Progress:

@@ -106,21 +106,28 @@ def run_trial(config: TrialConfig, out_dir: str, report: Reporter | None = None,
                         save_checkpoint(checkpoints, model, optimizer, scheduler, state, config.to_json())
                     return last
                 eval_due = epoch_end or bool(config.eval_every_steps and state.step % config.eval_every_steps == 0)
-                if runtime.is_main and eval_due and state.step < total_steps:
-                    last = evaluate_and_report()
+                if eval_due and state.step < total_steps:
+                    last = evaluate_and_report() if runtime.is_main else _follow(runtime, state)
                 elif runtime.is_main and config.checkpoint_every_steps and state.step % config.checkpoint_every_steps == 0:
                     save_checkpoint(checkpoints, model, optimizer, scheduler, state, config.to_json())
                 if epoch_end or state.step >= total_steps:
                     break
     finally:
         bar.close()
-    if runtime.is_main and not _just_evaluated(last, state):
-        last = evaluate_and_report()
+    if not _just_evaluated(last, state):
+        last = evaluate_and_report() if runtime.is_main else _follow(runtime, state)
     return last
 
 
 def _just_evaluated(last: dict[str, Any], state: Progress) -> bool:
     return bool(last) and last.get("step") == state.step
+
+
+def _follow(runtime: Runtime, state: Progress) -> dict[str, Any]:
+    """A non-main rank at an evaluation point: meet rank 0 at the report barrier."""
+    if runtime.report_barrier:
+        runtime.report_barrier()
+    return {"step": state.step}
 
 
 def weighted_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

@@ -16,13 +16,16 @@ from torch import nn
 @dataclass
 class Runtime:
     """``wrap_model`` turns the model into what the optimizer steps (e.g. DDP); ``rank``/``world_size`` shard
-    the training batches; only rank 0 evaluates, reports and writes checkpoints."""
+    the training batches; only rank 0 evaluates, reports and writes checkpoints, while the other ranks call
+    ``report_barrier`` at the same points."""
 
     device: torch.device
     precision: str = "fp32"
     rank: int = 0
     world_size: int = 1
     wrap_model: Callable[[nn.Module], nn.Module] | None = None
+    # Called by ranks other than 0 where rank 0 evaluates and reports (Ray Train's report is a barrier).
+    report_barrier: Callable[[], None] | None = None
 
     @property
     def is_main(self) -> bool:

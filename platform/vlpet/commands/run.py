@@ -1,0 +1,45 @@
+"""`vlpet run STUDY.yaml`: run a study on an embedded local Ray (default) or a running cluster (--address)."""
+
+from __future__ import annotations
+
+from vlpet.study.spec import load_study
+
+HELP = "run a study: Ray Tune + Optuna over the study's search space, trials trained by the study's workers"
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "run", help=HELP,
+        description=HELP + ". With no --address a local Ray starts in this process (dashboard on 127.0.0.1). "
+        "Results, checkpoints, the Optuna study and the final report go to the study's storage directory.")
+    parser.add_argument("study", help="study YAML file (see search_spaces/)")
+    parser.add_argument("--smoke", action="store_true", help="run the study's smoke variant (two tiny trials)")
+    parser.add_argument("--address", default=None,
+                        help="Ray cluster to join (e.g. auto, or HOST:6379); default: start an embedded local Ray")
+    parser.add_argument("--storage", default=None, help="override the study's storage directory or URI")
+    parser.add_argument("--num-cpus", type=int, default=None, help="CPUs of the embedded local Ray (default: all)")
+    parser.add_argument("--quiet", action="store_true", help="no Tune progress tables")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    import dataclasses
+
+    from vlpet.study.runner import run_study
+
+    spec = load_study(args.study, smoke=args.smoke)
+    if args.storage:
+        spec = dataclasses.replace(spec, storage=args.storage)
+    outcome = run_study(spec, address=args.address, verbose=0 if args.quiet else 1, num_cpus=args.num_cpus)
+    print_outcome(outcome)
+    return 0
+
+
+def print_outcome(outcome) -> None:
+    from collections import Counter
+
+    counts = Counter(t.get("status") for t in outcome.trials)
+    print(f"study finished in {outcome.wall_s:.0f} s: {len(outcome.trials)} trials "
+          f"({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}); results in {outcome.study_dir}")
+    for path in outcome.outputs:
+        print(f"  wrote {path}")

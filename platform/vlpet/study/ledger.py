@@ -1,0 +1,34 @@
+"""A Tune callback on the study driver that keeps each trial's status record in the study store.
+
+Workers write RUNNING when they start and TERMINATED when a trial ends its budget (or ERROR with the reason
+for a diverged loss or bad data). What only the driver sees is recorded here: a trial stopped early by the
+scheduler (STOPPED, told apart by its last stored evaluation not being ``finished``) and a trial whose process
+kept dying until Tune gave up (ERROR with Tune's error text).
+"""
+
+from __future__ import annotations
+
+import time
+
+from ray.tune import Callback
+
+from vlpet.study.store import StudyStore
+
+
+class StudyLedger(Callback):
+    def __init__(self, study_dir: str):
+        self.study_dir = study_dir
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        store = StudyStore(self.study_dir)
+        record = store.status(trial.trial_id) or {}
+        if record.get("status") in ("ERROR", "TERMINATED"):
+            return
+        rows = store.evaluations(trial.trial_id)
+        finished = bool(rows) and bool(rows[-1].get("finished"))
+        store.update_status(trial.trial_id, status="TERMINATED" if finished else "STOPPED", ended=time.time())
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        error = trial.get_error()
+        message = str(error).strip().splitlines()[-1] if error else "the trial failed (see the Tune trial's error.txt)"
+        StudyStore(self.study_dir).update_status(trial.trial_id, status="ERROR", error=message, ended=time.time())

@@ -1,0 +1,103 @@
+"""Seeds as the platform's own axis (``tune.search.Repeater`` breaks with multi-objective Optuna).
+
+:class:`SeedRepeater` wraps any Tune searcher: each configuration it suggests runs once per seed of the study,
+as separate Tune trials, and the wrapped searcher is told the seed mean of every objective once all seeds of
+that configuration have ended (a configuration whose seeds all failed is told as an error).
+:class:`GridSearcher` is the searcher of grid studies: it hands out the grid points in order.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import pickle
+from typing import Any
+
+from ray.tune.search import Searcher
+
+
+class GridSearcher(Searcher):
+    """Suggests each grid point once, then reports the search finished."""
+
+    def __init__(self, points: list[dict[str, Any]], metric: list[str] | str | None = None,
+                 mode: list[str] | str | None = None):
+        super().__init__(metric=None, mode=None)
+        self.points, self.next_index = list(points), 0
+
+    def set_search_properties(self, metric, mode, config, **spec) -> bool:
+        return True
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        if self.next_index >= len(self.points):
+            return Searcher.FINISHED
+        self.next_index += 1
+        return dict(self.points[self.next_index - 1])
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        pass
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as handle:
+            pickle.dump({"points": self.points, "next_index": self.next_index}, handle)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as handle:
+            self.__dict__.update(pickle.load(handle))
+
+
+class SeedRepeater(Searcher):
+    """Runs every suggested configuration once per seed; the inner searcher sees one trial per configuration."""
+
+    def __init__(self, searcher: Searcher, seeds: list[int], objectives: list[str]):
+        super().__init__(metric=None, mode=None)
+        self.searcher, self.seeds, self.objectives = searcher, list(seeds), list(objectives)
+        self.groups: dict[str, dict[str, Any]] = {}      # group id -> {"config", "trials": {trial_id: result}}
+        self.trial_group: dict[str, str] = {}
+        self.open_group: str | None = None
+
+    def set_search_properties(self, metric, mode, config, **spec) -> bool:
+        return self.searcher.set_search_properties(metric, mode, config, **spec)
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        group = self.groups.get(self.open_group) if self.open_group else None
+        if group is None or len(group["trials"]) >= len(self.seeds):
+            config = self.searcher.suggest(trial_id)
+            if config is None or config == Searcher.FINISHED:
+                return config
+            self.open_group = trial_id
+            group = self.groups[trial_id] = {"config": dict(config), "trials": {}}
+        seed = self.seeds[len(group["trials"])]
+        group["trials"][trial_id] = None
+        self.trial_group[trial_id] = self.open_group
+        return {**group["config"], "seed": seed}
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        pass
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        group_id = self.trial_group.get(trial_id)
+        if group_id is None:
+            return
+        group = self.groups[group_id]
+        group["trials"][trial_id] = {"result": None if error else dict(result or {}), "done": True}
+        entries = list(group["trials"].values())
+        if len(entries) < len(self.seeds) or not all(e and e.get("done") for e in entries):
+            return
+        usable = [e["result"] for e in entries if e["result"] and all(_finite(e["result"].get(m)) for m in self.objectives)]
+        if not usable:
+            self.searcher.on_trial_complete(group_id, result=None, error=True)
+            return
+        mean = {m: sum(float(r[m]) for r in usable) / len(usable) for m in self.objectives}
+        self.searcher.on_trial_complete(group_id, result=mean)
+
+    # Tune saves wrappers (objects with a ``searcher``) through get_state/set_state and the innermost searcher
+    # through its own save/restore, so only this wrapper's bookkeeping goes here.
+    def get_state(self) -> dict[str, Any]:
+        return {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k in ("groups", "trial_group", "open_group", "seeds")}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

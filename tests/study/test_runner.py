@@ -1,0 +1,129 @@
+"""The study runner on one real local Ray: grid and Optuna studies, seeds as their own axis, the durable
+store, ASHA-stopped trials, NaN trials, a killed trial process, and multi-worker (DDP) trials."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections import Counter
+
+import optuna
+import pytest
+
+from tests.study.ray_fixtures import mini_data, start_local_ray, write_study
+from vlpet.study.runner import run_study
+from vlpet.study.spec import load_study
+from vlpet.study.store import StudyStore
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    ray = start_local_ray()
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return mini_data(tmp_path_factory.mktemp("data"))
+
+
+def test_grid_study_runs_every_point_for_every_seed_and_keeps_its_own_results(ray_session, data, tmp_path):
+    spec = load_study(write_study(tmp_path, data))
+    outcome = run_study(spec, verbose=0, write_outputs=False)
+    store = StudyStore(outcome.study_dir)
+    statuses = store.statuses()
+    assert len(statuses) == 4 and {s["status"] for s in statuses} == {"TERMINATED"}
+    assert Counter((s["sampled"]["granularity"], s["seed"]) for s in statuses) == Counter(
+        {("small", 1): 1, ("small", 2): 1, ("large", 1): 1, ("large", 2): 1})
+    assert len({s["config_key"] for s in statuses}) == 2          # seeds share their configuration's key
+    for status in statuses:
+        rows = store.evaluations(status["trial_id"])
+        assert [r["step"] for r in rows] == [3, 6, 9, 12, 15, 18]     # every 3 steps, 2 epochs of 9 batches
+        assert [r["finished"] for r in rows] == [False] * 5 + [True]
+        assert rows[-1]["total_steps"] == 18 and rows[-1]["config"]["granularity"] == status["sampled"]["granularity"]
+        assert rows[-1]["config"]["seed"] == status["seed"] and 0 < rows[-1]["trainable_pct"] < 100
+        assert status["resumed_from_step"] is None and status["restarts"] == 0
+    small, large = (next(r for r in store.evaluations() if r["config"]["granularity"] == g) for g in ("small", "large"))
+    assert large["trainable_params"] > small["trainable_params"]
+
+
+def test_optuna_study_sees_the_seed_mean_of_each_configuration(ray_session, data, tmp_path):
+    path = write_study(tmp_path, data, name="mo", search={"algorithm": "tpe", "num_samples": 2, "max_concurrent": 2},
+                       search_space={"granularity": {"choice": ["small", "large"]},
+                                     "lr": {"loguniform": [1.0e-3, 1.0e-2]}})
+    outcome = run_study(load_study(path), verbose=0, write_outputs=False)
+    store = StudyStore(outcome.study_dir)
+    statuses = store.statuses()
+    assert len(statuses) == 4 and {s["status"] for s in statuses} == {"TERMINATED"}
+    database = f"sqlite:///{outcome.study_dir}/optuna.db"
+    (name,) = optuna.get_all_study_names(database)
+    assert name.startswith("mo-")                                       # a unique study name per run
+    study = optuna.load_study(study_name=name, storage=database)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    for trial in study.trials:
+        finals = [store.evaluations(s["trial_id"])[-1] for s in statuses
+                  if abs(s["sampled"]["lr"] - trial.params["lr"]) < 1e-12]
+        assert len(finals) == 2                                        # both seeds of this configuration
+        assert trial.values[0] == pytest.approx(sum(f["metric"] for f in finals) / 2)
+        assert trial.values[1] == pytest.approx(finals[0]["trainable_pct"])
+
+
+def test_a_diverging_trial_fails_alone_with_its_reason(ray_session, data, tmp_path):
+    path = write_study(tmp_path, data, name="nan", seeds=[1],
+                       search_space={"lr": {"choice": [1.0e-3, 1.0e+12]}}, trial={"grad_clip": 0.0})
+    outcome = run_study(load_study(path), verbose=0, write_outputs=False)
+    by_lr = {s["sampled"]["lr"]: s for s in StudyStore(outcome.study_dir).statuses()}
+    assert by_lr[1.0e-3]["status"] == "TERMINATED"
+    assert by_lr[1.0e12]["status"] == "ERROR" and "TrainingDiverged" in by_lr[1.0e12]["error"]
+    assert "lr" in by_lr[1.0e12]["error"]
+
+
+def test_a_killed_trial_process_restarts_from_its_last_checkpoint(ray_session, data, tmp_path):
+    path = write_study(tmp_path, data, name="kill", seeds=[1], search_space={"granularity": {"choice": ["large"]}},
+                       trial={"epochs": 8, "eval_every_steps": 6})
+    spec = load_study(path)
+    store = StudyStore(str(tmp_path / "kill"))
+    killed = {}
+
+    def kill_after_first_evaluation():
+        deadline = time.time() + 300
+        while time.time() < deadline and not killed:
+            for status in store.statuses():
+                if status.get("pid") and store.evaluations(status["trial_id"]):
+                    os.kill(status["pid"], signal.SIGKILL)
+                    killed.update(status)
+                    return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_after_first_evaluation)
+    killer.start()
+    run_study(spec, verbose=0, write_outputs=False)
+    killer.join()
+    assert killed, "the trial never reported"
+    (status,) = store.statuses()
+    assert status["status"] == "TERMINATED" and status["restarts"] == 1
+    assert status["resumed_from_step"] >= 6 and status["pid"] != killed["pid"]
+    rows = store.evaluations(status["trial_id"])
+    expected = sorted(set(range(6, 73, 6)) | set(range(9, 73, 9)))   # every 6 steps and every epoch end (9)
+    assert [r["step"] for r in rows] == expected                        # no evaluation lost, none repeated
+    assert rows[-1]["step"] == rows[-1]["total_steps"] == 72 and rows[-1]["finished"]
+
+
+def test_a_trial_with_two_workers_trains_with_ddp_through_ray_train(ray_session, data, tmp_path):
+    path = write_study(tmp_path, data, name="ddp", seeds=[1], search_space={"granularity": {"choice": ["small"]}},
+                       resources={"workers": 2, "cpus_per_worker": 0.5, "gpus_per_worker": 0})
+    outcome = run_study(load_study(path), verbose=0, write_outputs=False)
+    store = StudyStore(outcome.study_dir)
+    (status,) = store.statuses()
+    assert status["status"] == "TERMINATED"
+    rows = store.evaluations(status["trial_id"])
+    # 36 questions over 2 workers of batch 4 -> 5 steps per epoch (the last shard batch padded), 2 epochs
+    assert rows[-1]["finished"] and rows[-1]["total_steps"] == rows[-1]["step"]
+    assert rows[-1]["total_steps"] < 18
+    assert os.path.isdir(os.path.join(outcome.study_dir, "train", f"train-{status['trial_id']}"))
