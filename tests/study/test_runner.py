@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -13,7 +15,7 @@ import optuna
 import pytest
 
 from tests.study.ray_fixtures import mini_data, start_local_ray, write_study
-from vlpet.study.runner import run_study
+from vlpet.study.runner import resume_study, run_study
 from vlpet.study.spec import load_study
 from vlpet.study.store import StudyStore
 
@@ -127,3 +129,66 @@ def test_a_trial_with_two_workers_trains_with_ddp_through_ray_train(ray_session,
     assert rows[-1]["finished"] and rows[-1]["total_steps"] == rows[-1]["step"]
     assert rows[-1]["total_steps"] < 18
     assert os.path.isdir(os.path.join(outcome.study_dir, "train", f"train-{status['trial_id']}"))
+
+
+def test_asha_stopped_trials_are_recorded_as_not_finished(ray_session, data, tmp_path):
+    # ASHA on a deterministic metric: with one trial at a time, the first reaches every rung alone and goes on;
+    # the later (larger) configurations are worse than the rung's cut-off and stop at their first evaluation.
+    path = write_study(tmp_path, data, name="asha", seeds=[1], search_space={"bottleneck": {"choice": [8, 16, 32]}},
+                       search={"algorithm": "grid", "max_concurrent": 1}, trial={"epochs": 4},
+                       scheduler={"type": "asha", "grace_period": 1, "reduction_factor": 2,
+                                  "metric": "trainable_pct", "mode": "min"})
+    outcome = run_study(load_study(path), verbose=0, write_outputs=False)
+    store = StudyStore(outcome.study_dir)
+    by_size = {s["sampled"]["bottleneck"]: s for s in store.statuses()}
+    assert by_size[8]["status"] == "TERMINATED"
+    assert [r["finished"] for r in store.evaluations(by_size[8]["trial_id"])][-1] is True
+    for size in (16, 32):
+        assert by_size[size]["status"] == "STOPPED"
+        rows = store.evaluations(by_size[size]["trial_id"])
+        assert rows and not any(r["finished"] for r in rows) and rows[-1]["step"] < rows[-1]["total_steps"]
+
+
+def _wait_for(predicate, timeout: float, what: str):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def test_resume_after_the_driver_is_killed_keeps_finished_trials(ray_session, data, tmp_path):
+    path = write_study(tmp_path, data, name="resume", seeds=[1, 2], search_space={"granularity": {"choice": ["large"]}},
+                       search={"algorithm": "grid", "max_concurrent": 1}, trial={"epochs": 6, "eval_every_steps": 6})
+    study_dir = str(tmp_path / "resume")
+    store = StudyStore(study_dir)
+    driver = subprocess.Popen([sys.executable, "-m", "vlpet.cli", "run", str(path), "--num-cpus", "2", "--quiet"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        def one_done_one_running():
+            statuses = {s["status"]: s for s in store.statuses()}
+            running = statuses.get("RUNNING")
+            return "TERMINATED" in statuses and running and store.evaluations(running["trial_id"]) and statuses
+
+        statuses = _wait_for(one_done_one_running, 240, "one finished trial and one that reported")
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)                       # the driver and the Ray it started
+        driver.wait()
+    done = statuses["TERMINATED"]
+    kept = store.evaluations(done["trial_id"])
+    outcome = resume_study(study_dir, verbose=0, write_outputs=False)
+    final = StudyStore(outcome.study_dir).statuses()
+    finished = [s for s in final if s["status"] == "TERMINATED"]
+    # Exactly one finished trial per seed. The trial cut by the kill was either restored by Tune (then it
+    # resumed from its checkpoint) or, when it started after Tune's last experiment snapshot, rerun as a new
+    # trial while the cut one is recorded as STOPPED.
+    assert sorted(s["seed"] for s in finished) == [1, 2]
+    assert all(store.evaluations(s["trial_id"])[-1]["finished"] for s in finished)
+    assert store.evaluations(done["trial_id"]) == kept                  # finished results never rewritten
+    for status in final:
+        if status["restarts"]:
+            assert status["resumed_from_step"] is not None and status["resumed_from_step"] >= 6
+        if status["status"] != "TERMINATED":
+            assert status["status"] == "STOPPED" and "interrupted" in status["error"]

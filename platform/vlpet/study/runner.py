@@ -128,7 +128,7 @@ def _scheduler(spec: StudySpec):
         return FIFOScheduler()
     # metric and mode come from TuneConfig (the primary objective), which also picks the progress columns
     return ASHAScheduler(time_attr="training_iteration",
-                         max_t=int(spec.scheduler.get("max_t", 1000)),
+                         max_t=int(spec.scheduler["max_t"]),
                          grace_period=max(1, int(spec.scheduler["grace_period"])),
                          reduction_factor=max(2, int(spec.scheduler["reduction_factor"])))
 
@@ -218,10 +218,13 @@ def _fit(tuner, spec: StudySpec, study_dir: str, dashboard: str | None, write_ou
 
 
 def _close_dangling(store: StudyStore) -> None:
-    """Trials Tune never completed (e.g. cut by the time budget) are recorded as STOPPED, not left RUNNING."""
+    """Trials still RUNNING once Tune is done were cut off: by the time budget, or by a driver that died after
+    they started but before Tune's next experiment snapshot (a resumed study then runs that configuration and
+    seed again as a new trial). They are recorded as STOPPED, never left RUNNING."""
     for record in store.statuses():
         if record.get("status") in ("RUNNING", "PENDING"):
-            store.update_status(record["trial_id"], status="STOPPED", ended=time.time())
+            store.update_status(record["trial_id"], status="STOPPED", ended=time.time(),
+                                error="interrupted: not completed by the study run (driver died or time budget ended)")
 
 
 def write_study_report(study_dir: str) -> list[str]:

@@ -12,7 +12,8 @@ seeds: [42, 43]                     # every sampled configuration runs once per 
 objectives: {metric: max, trainable_pct: min}
 search: {algorithm: tpe, num_samples: 8, max_concurrent: 1}                # tpe | nsga2 | grid
                                     # also: max_failures (retries of a dying trial), time_budget_s
-scheduler: {type: asha, grace_period: 1, reduction_factor: 2}              # asha | none
+scheduler: {type: asha, grace_period: 1, reduction_factor: 2}              # asha | none; grace in evaluations
+                                    # also: max_t, metric and mode (default: the primary objective)
 resources: {workers: 1, cpus_per_worker: 1, gpus_per_worker: 0}
 storage: runs/quickstart-granularity                                       # local dir or cloud URI
 smoke: {num_samples: 2, trial: {max_steps: 4, eval_size: 64}}              # selected by --smoke
@@ -94,7 +95,10 @@ class StudySpec:
 
     @property
     def primary_metric(self) -> tuple[str, str]:
-        """The objective early stopping watches: the first one that is not a parameter count."""
+        """The metric early stopping watches: the scheduler's, else the first objective that is not a
+        parameter count."""
+        if "metric" in self.scheduler:
+            return self.scheduler["metric"], self.scheduler.get("mode", "max")
         for key, direction in self.objectives.items():
             if key not in ("trainable_pct", "trainable_params"):
                 return key, direction
@@ -235,6 +239,22 @@ def _section(raw: Any, path: str, defaults: dict[str, Any], choices: dict[str, t
     return section
 
 
+def _scheduler(raw: Any) -> dict[str, Any]:
+    """ASHA settings; ``metric``/``mode`` default to the primary objective (filled in by the runner)."""
+    raw = dict(_mapping(raw, "scheduler"))
+    watched = {k: raw.pop(k) for k in ("metric", "mode") if k in raw}
+    section = _section(raw, "scheduler", {"type": "asha", "grace_period": 1, "reduction_factor": 2, "max_t": 1000},
+                       {"type": SCHEDULERS})
+    if "metric" in watched and (not isinstance(watched["metric"], str) or not watched["metric"]):
+        _fail("scheduler.metric", f"expected the name of a reported metric, got {watched['metric']!r}")
+    if "mode" in watched and watched["mode"] not in DIRECTIONS:
+        _fail("scheduler.mode", f"{watched['mode']!r} is not allowed; allowed: max, min")
+    if section["reduction_factor"] < 2 or section["grace_period"] < 1 or section["max_t"] < section["grace_period"]:
+        _fail("scheduler", "needs reduction_factor >= 2, grace_period >= 1 and max_t >= grace_period, got "
+              f"{section['reduction_factor']}, {section['grace_period']}, {section['max_t']}")
+    return {**section, **watched}
+
+
 def parse_study(data: Any, source: str = "<study>") -> StudySpec:
     """Validate a loaded YAML mapping into a StudySpec."""
     data = _mapping(data, source)
@@ -270,8 +290,7 @@ def parse_study(data: Any, source: str = "<study>") -> StudySpec:
     spec = StudySpec(
         name=name, trial=trial, search_space=space, seeds=tuple(seeds), objectives=_objectives(data.get("objectives")),
         algorithm=algorithm, num_samples=num_samples, max_concurrent=max_concurrent,
-        scheduler=_section(data.get("scheduler"), "scheduler", {"type": "asha", "grace_period": 1, "reduction_factor": 2},
-                           {"type": SCHEDULERS}),
+        scheduler=_scheduler(data.get("scheduler")),
         resources=_section(data.get("resources"), "resources", {"workers": 1, "cpus_per_worker": 1, "gpus_per_worker": 0}),
         storage=str(data.get("storage") or os.path.join("runs", name)), description=str(data.get("description", "")),
         smoke=smoke, max_failures=max_failures,
