@@ -9,7 +9,7 @@ import sys
 from vlpet import __version__
 from vlpet.errors import ConfigError, DataError, TrainingDiverged
 
-COMMANDS = ("params", "train", "validate", "run", "resume", "quickstart")
+COMMANDS = ("params", "train", "validate", "run", "resume", "submit", "status", "logs", "quickstart")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,6 +19,8 @@ def register(subparsers) -> None:
     parser.add_argument("--storage", default=None, help="override the study's storage directory or URI")
     parser.add_argument("--num-cpus", type=int, default=None, help="CPUs of the embedded local Ray (default: all)")
     parser.add_argument("--quiet", action="store_true", help="no Tune progress tables")
+    parser.add_argument("--study-from-env", default=None, metavar="VAR",
+                        help="read the study's YAML text from environment variable VAR (used by vlpet submit)")
     parser.set_defaults(run=run)
 
 
@@ -27,7 +29,16 @@ def run(args) -> int:
 
     from vlpet.study.runner import run_study
 
-    spec = load_study(args.study, smoke=args.smoke)
+    import os
+
+    from vlpet.errors import ConfigError
+
+    text = None
+    if args.study_from_env:
+        if args.study_from_env not in os.environ:
+            raise ConfigError(f"--study-from-env: environment variable {args.study_from_env} is not set")
+        text = os.environ[args.study_from_env]
+    spec = load_study(args.study, smoke=args.smoke, text=text)
     if args.storage:
         spec = dataclasses.replace(spec, storage=args.storage)
     outcome = run_study(spec, address=args.address, verbose=0 if args.quiet else 1, num_cpus=args.num_cpus)

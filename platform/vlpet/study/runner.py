@@ -41,7 +41,7 @@ class StudyOutcome:
 
 
 def study_dir_of(spec: StudySpec) -> str:
-    return spec.storage if is_uri(spec.storage) else os.path.abspath(spec.storage)
+    return spec.storage if is_uri(spec.storage) else os.path.abspath(os.path.expanduser(spec.storage))
 
 
 def _local_state_dir(study_dir: str, name: str) -> str:

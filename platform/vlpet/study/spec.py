@@ -303,15 +303,17 @@ def parse_study(data: Any, source: str = "<study>") -> StudySpec:
     return spec
 
 
-def load_study(path: str | os.PathLike, smoke: bool = False) -> StudySpec:
-    """Read and validate a study YAML file; ``smoke`` selects its smoke variant."""
-    if not os.path.isfile(path):
-        raise ConfigError(f"study file {path} does not exist")
-    with open(path, encoding="utf-8") as handle:
-        try:
-            data = yaml.safe_load(handle)
-        except yaml.YAMLError as error:
-            raise ConfigError(f"study file {path} is not valid YAML: {error}") from None
+def load_study(path: str | os.PathLike, smoke: bool = False, text: str | None = None) -> StudySpec:
+    """Read and validate a study YAML file (or its ``text``, named ``path``); ``smoke`` selects its smoke variant."""
+    if text is None:
+        if not os.path.isfile(path):
+            raise ConfigError(f"study file {path} does not exist")
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"study file {path} is not valid YAML: {error}") from None
     spec = parse_study(data, str(path))
     if smoke:
         spec = spec.with_smoke()

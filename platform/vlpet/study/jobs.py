@@ -1,0 +1,124 @@
+"""Send a study to a running Ray cluster through the Ray Jobs API, and follow it.
+
+Token authentication (Ray 2.60): clients do not send the cluster's token on their own (field_notes §3d). The
+token is taken from ``RAY_AUTH_TOKEN``, the file ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token`` and sent as
+``Authorization: Bearer``; ``RAY_AUTH_MODE=token`` is set for the client as Ray expects. Plain-HTTP addresses
+other than the local machine are refused unless ``insecure`` (reach a remote dashboard through ``ray dashboard
+cluster.yaml`` or an SSH tunnel: it then is http://127.0.0.1:8265).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shlex
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from vlpet.errors import ConfigError
+
+DEFAULT_ADDRESS = "http://127.0.0.1:8265"
+UPLOAD_EXCLUDES = ["/.venv", "/.git", "/.cache", "/runs", "*.egg-info", "__pycache__", ".pytest_cache",
+                   "/benchmarks/out", ".ipynb_checkpoints"]
+METADATA_KEY = "vlpet_study"
+STUDY_ENV = "VLPET_STUDY_YAML"
+
+
+@dataclass
+class Submission:
+    job_id: str
+    dashboard_url: str
+    storage: str
+
+
+def dashboard_address(address: str | None) -> str:
+    address = address or os.environ.get("RAY_DASHBOARD_ADDRESS") or DEFAULT_ADDRESS
+    return address if "://" in address else f"http://{address}"
+
+
+def _is_local(host: str) -> bool:
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
+    except (OSError, ValueError):
+        return False
+
+
+def check_address(address: str, insecure: bool = False) -> str:
+    parsed = urlparse(address)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ConfigError(f"--address {address!r}: expected http(s)://HOST:PORT of the Ray dashboard")
+    if parsed.scheme == "http" and not _is_local(parsed.hostname) and not insecure:
+        raise ConfigError(
+            f"--address {address}: refusing to send the cluster token and the project over plain HTTP to a "
+            f"non-local host; reach the dashboard through a tunnel (ray dashboard cluster.yaml, then "
+            f"{DEFAULT_ADDRESS}), use https, or pass --insecure")
+    return address
+
+
+def auth_token() -> str | None:
+    """The cluster token from the environment or Ray's token file, if any."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return os.environ["RAY_AUTH_TOKEN"].strip()
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser(os.path.join("~", ".ray", "auth_token"))
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip() or None
+    return None
+
+
+def client(address: str | None, insecure: bool = False):
+    """A JobSubmissionClient for the dashboard at ``address`` with the token attached when one exists."""
+    from ray.job_submission import JobSubmissionClient
+
+    address = check_address(dashboard_address(address), insecure)
+    token = auth_token()
+    headers = None
+    if token:
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
+        headers = {"Authorization": f"Bearer {token}"}
+    try:
+        return JobSubmissionClient(address, headers=headers)
+    except Exception as error:  # noqa: BLE001 - connection and auth errors come as several types
+        hint = "" if token else " (no token found in RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token)"
+        raise ConfigError(f"cannot reach the Ray Jobs API at {address}: {error}{hint}") from None
+
+
+def project_root() -> str:
+    """The repository holding search_spaces/ and platform/vlpet (the code shipped with a job)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(here)))
+    if not os.path.isdir(os.path.join(root, "platform", "vlpet")):
+        raise ConfigError("vlpet submit needs the project checkout (platform/vlpet); it was not found beside "
+                          f"the installed package at {root}")
+    return root
+
+
+def submit_study(study_path: str, address: str | None, storage: str | None = None, smoke: bool = False,
+                 insecure: bool = False, extra_env: dict[str, str] | None = None) -> Submission:
+    """Validate locally, then submit ``vlpet run STUDY --address auto`` with the project as the job's code
+    (``py_modules``: platform/vlpet) and working directory (search_spaces/ and the rest)."""
+    from vlpet.study.spec import load_study
+
+    check_address(dashboard_address(address), insecure)
+    spec = load_study(study_path, smoke=smoke)
+    root = project_root()
+    if storage is None:
+        storage = spec.storage if (os.path.isabs(spec.storage) or "://" in spec.storage) else f"~/vlpet-runs/{spec.name}"
+    # The study travels as text in the job's environment, so a study file from anywhere can be submitted.
+    with open(study_path, encoding="utf-8") as handle:
+        study_text = handle.read()
+    command = ["python", "-m", "vlpet.cli", "run", os.path.basename(study_path), "--study-from-env", STUDY_ENV,
+               "--address", "auto", "--storage", storage]
+    if smoke:
+        command.append("--smoke")
+    jobs = client(address, insecure)
+    env = {STUDY_ENV: study_text, "TOKENIZERS_PARALLELISM": "false", **(extra_env or {})}
+    job_id = jobs.submit_job(
+        entrypoint=shlex.join(command),
+        runtime_env={"working_dir": root, "excludes": UPLOAD_EXCLUDES, "py_modules": [os.path.join(root, "platform", "vlpet")],
+                     "env_vars": env},
+        metadata={METADATA_KEY: spec.name, "storage": storage})
+    return Submission(job_id=job_id, dashboard_url=dashboard_address(address), storage=storage)

@@ -1,0 +1,103 @@
+"""A real Ray head (`ray start --head` on 127.0.0.1, token authentication on): a study goes in through the
+Ray Jobs API with `vlpet submit`, is followed with `vlpet status` / `vlpet logs`, and leaves its results."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.study.ray_fixtures import mini_data, write_study
+from vlpet.cli import main
+from vlpet.study.store import StudyStore
+
+pytestmark = pytest.mark.slow
+BIN = os.path.dirname(sys.executable)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_status(url: str, token: str | None = None) -> int:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except (urllib.error.URLError, OSError):
+        return 0                                                   # not listening yet
+
+
+@pytest.fixture(scope="module")
+def head(tmp_path_factory):
+    """A head node of its own (own token file, free ports), stopped with its whole process group."""
+    root = tmp_path_factory.mktemp("head")
+    token_file = root / "auth_token"
+    token_file.write_text(secrets.token_hex(32))
+    dashboard = free_port()
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "RAY_AUTH_MODE": "token",
+           "RAY_AUTH_TOKEN_PATH": str(token_file), "RAY_USAGE_STATS_ENABLED": "0"}
+    process = subprocess.Popen(
+        [os.path.join(BIN, "ray"), "start", "--head", "--block", f"--port={free_port()}", "--num-cpus=2",
+         "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", f"--temp-dir={root / 'ray'}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    address = f"http://127.0.0.1:{dashboard}"
+    try:
+        deadline = time.time() + 120
+        while http_status(f"{address}/api/version", token_file.read_text()) != 200:
+            assert process.poll() is None and time.time() < deadline, "the head node did not come up"
+            time.sleep(1)
+        yield {"address": address, "token_file": str(token_file), "root": root}
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(process.pid, signal.SIGKILL)                 # anything of the group still alive
+        except ProcessLookupError:
+            pass
+
+
+def test_the_jobs_api_refuses_requests_without_the_token(head):
+    assert http_status(f"{head['address']}/api/jobs/") == 401
+
+
+def test_submitted_study_runs_on_the_cluster_and_leaves_its_results(head, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", head["token_file"])
+    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
+    study = write_study(tmp_path, mini_data(tmp_path), name="cluster", seeds=[1],
+                        trial={"visual_feat_dim": 192})
+    storage = str(tmp_path / "on-cluster")
+    assert main(["submit", str(study), "--address", head["address"], "--storage", storage]) == 0
+    out = capsys.readouterr().out
+    job = out.split("submitted job ")[1].split()[0]
+    assert head["address"] in out
+    assert main(["logs", job, "--follow", "--address", head["address"]]) == 0
+    logs = capsys.readouterr().out
+    assert "study finished" in logs and f"[job {job}: SUCCEEDED]" in logs
+    assert main(["status", "--address", head["address"]]) == 0
+    listing = capsys.readouterr().out
+    assert job in listing and "SUCCEEDED" in listing and "cluster" in listing
+    statuses = StudyStore(storage).statuses()
+    assert sorted(s["sampled"]["granularity"] for s in statuses) == ["large", "small"]
+    assert {s["status"] for s in statuses} == {"TERMINATED"}
+
+
+def test_submit_refuses_plain_http_to_a_remote_host(tmp_path, capsys):
+    study = write_study(tmp_path, tmp_path, name="remote", seeds=[1])
+    assert main(["submit", str(study), "--address", "http://192.0.2.10:8265"]) == 2
+    assert "plain HTTP" in capsys.readouterr().err
