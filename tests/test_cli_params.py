@@ -34,3 +34,17 @@ def test_console_script_exits_2_with_a_named_error():
 def test_help_lists_the_trial_keys():
     proc = subprocess.run([VLPET, "params", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "gate_bottleneck" in proc.stdout and "placement" in proc.stdout
+
+
+def test_list_methods_names_every_method_and_its_keys(capsys):
+    assert main(["params", "--list-methods"]) == 0
+    out = capsys.readouterr().out
+    for name in ("vl-pet", "full", "bitfit", "prompt", "lora", "adapter", "compacter"):
+        assert f"\n{name} " in f"\n{out}"
+    assert "lora_rank" in out and "phm_dim" in out and "prompt_length" in out
+
+
+def test_params_table_shows_the_method_keys(capsys):
+    assert main(["params", "--set", "backbone=t5-base", "--set", "method=lora"]) == 0
+    out = capsys.readouterr().out
+    assert "method lora | lora_rank 150" in out and "lora" in out.split("component")[1] and "7.535" in out

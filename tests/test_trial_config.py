@@ -35,6 +35,14 @@ def test_family_defaults_follow_the_paper_scripts():
         ({"dropout": 1.5}, "dropout"),
         ({"bottlneck": 8}, "unknown trial config key(s) bottlneck; allowed keys:"),
         ({"backbone": "gpt2"}, "backbone"),
+        ({"method": "full", "granularity": "large"}, "granularity: 'large' cannot be combined with method 'full'"),
+        ({"method": "lora", "placement": ["decoder.ffn"]}, "decoder.ffn is not an attention site"),
+        ({"method": "lora", "lora_rank": 0}, "lora_rank: must be a positive integer"),
+        ({"method": "lora", "lora_dropout": 1.0}, "lora_dropout: must be in [0, 1)"),
+        ({"method": "lora", "lora_alpha": 0}, "lora_alpha: must be positive"),
+        ({"method": "prompt", "prompt_length": 0}, "prompt_length: must be a positive integer"),
+        ({"method": "compacter", "phm_dim": 5}, "bottleneck: 96 is not divisible by phm_dim=5"),
+        ({"method": "adapter", "placement": []}, "placement: must name at least one site"),
     ],
 )
 def test_bad_values_are_rejected_with_the_key_named(data, message):
@@ -75,3 +83,34 @@ def test_missing_and_malformed_files(tmp_path):
 def test_override_syntax_error():
     with pytest.raises(ConfigError, match="key=value"):
         parse_overrides(["lr"])
+
+
+@pytest.mark.parametrize(
+    "method, backbone, expected",
+    [
+        ("vl-pet", "bart-base", {"granularity": "large", "train_norms": "encoder", "lr": 1e-3}),
+        ("full", "t5-base", {"granularity": None, "lr": 1e-4, "placement": []}),
+        ("bitfit", "t5-base", {"lr": 3e-3, "train_norms": "none"}),
+        ("prompt", "bart-base", {"lr": 1e-3, "prompt_length": 40, "prompt_hidden": 800}),
+        ("lora", "bart-base", {"lora_rank": 128, "lora_alpha": 32.0, "lr": 1e-3,
+                               "placement": ["encoder.attn", "decoder.self_attn", "decoder.cross_attn"]}),
+        ("lora", "t5-base", {"lora_rank": 150, "lr": 3e-4}),
+        ("adapter", "t5-base", {"bottleneck": 192, "train_norms": "none", "gate_scale": 1.0, "lr": 3e-4}),
+        ("compacter", "bart-base", {"bottleneck": 96, "phm_dim": 2, "train_norms": "all", "lr": 1e-3}),
+    ],
+)
+def test_method_defaults_follow_the_paper_runs(method, backbone, expected):
+    config = TrialConfig.from_dict({"backbone": backbone, "method": method})
+    assert {key: getattr(config, key) for key in expected} == expected
+
+
+@pytest.mark.parametrize("method", ["full", "bitfit", "prompt", "lora", "adapter", "compacter"])
+def test_resolved_configs_round_trip(method):
+    config = TrialConfig.from_dict({"backbone": "tiny-t5", "method": method})
+    assert TrialConfig.from_dict(json.loads(config.to_json())) == config
+
+
+def test_explicit_values_beat_method_defaults():
+    config = TrialConfig.from_dict({"backbone": "bart-base", "method": "adapter", "train_norms": "encoder",
+                                    "lr": 5e-4, "placement": ["encoder.ffn"]})
+    assert (config.train_norms, config.lr, config.placement) == ("encoder", 5e-4, ["encoder.ffn"])

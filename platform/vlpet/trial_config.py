@@ -1,7 +1,9 @@
 """TrialConfig: the one typed object describing a trial, loadable from YAML/JSON and validated on construction.
 
-Fields left as ``None`` take the paper's value for the backbone's family (vlpet_spec §4): BART r = r_g = 96,
-s = 1, lr 1e-3, N(0, 0.02) init; T5 r = r_g = 192, s = 0.3, lr 3e-4, zero-initialised up projections.
+Fields left as ``None`` (or ``auto``) take the paper's value for the backbone's family (vlpet_spec §4): BART
+r = r_g = 96, s = 1, lr 1e-3, N(0, 0.02) init; T5 r = r_g = 192, s = 0.3, lr 3e-4, zero-initialised up
+projections. Each PET method then overrides what its paper runs used (vlpet_spec §5: its lr, placement, which
+norms train, its own sizes); those defaults live with the method's registration (``vlpet.pet.registry``).
 """
 
 from __future__ import annotations
@@ -23,8 +25,7 @@ FAMILY_DEFAULTS = {
     "bart": {"bottleneck": 96, "gate_scale": 1.0, "init": "normal", "lr": 1e-3},
     "t5": {"bottleneck": 192, "gate_scale": 0.3, "init": "zero_up", "lr": 3e-4},
 }
-DEFAULT_PLACEMENT = ("encoder.attn", "encoder.ffn", "decoder.cross_attn.value")
-TRAIN_NORMS = ("encoder", "all", "none")
+TRAIN_NORMS = ("auto", "encoder", "all", "none")
 INITS = ("auto", "normal", "zero_up")
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -47,22 +48,38 @@ class TrialConfig:
 
     backbone: str = _help("bart-base | t5-base | tiny-bart | tiny-t5, a local HF checkpoint dir or a hub name",
                           default="bart-base")
-    method: str = _help("PET method (see `vlpet params --list-methods`)", default="vl-pet")
-    granularity: str | None = _help("gate G: small | middleX | middleY | large, or none", default="large")
-    bottleneck: int | None = _help("r, the down-projection size of ΔH (default: 96 BART, 192 T5)", default=None)
+    method: str = _help("PET method: vl-pet | full | bitfit | prompt | lora | adapter | compacter "
+                        "(`vlpet params --list-methods` lists each one's keys)", default="vl-pet")
+    granularity: str | None = _help("gate G: small | middleX | middleY | large | none | auto (large for vl-pet, none "
+                                    "otherwise); with adapter or compacter it adds G and the lightweight designs "
+                                    "(paper Table 9)", default="auto")
+    bottleneck: int | None = _help("r, the down-projection size of ΔH, of each adapter or compacter (default: 96 BART, "
+                                   "192 T5)", default=None)
     heads: int = _help("N_h, heads of the multi-head modification (r must divide by it)", default=4)
     gate_bottleneck: int | None = _help("r_g of the large gate (default: r)", default=None)
     decoder_bottleneck: int = _help("r_v of the decoder's cross-attention value adapter", default=96)
     gate_scale: float | None = _help("s, scale applied after the gate (default: 1 BART, 0.3 T5)", default=None)
-    placement: list[str] = _help("sites for PET modules: " + ", ".join(PLACEMENTS),
-                                 default_factory=lambda: list(DEFAULT_PLACEMENT))
-    train_norms: str = _help("which norms train: encoder | all | none", default="encoder")
+    placement: list[str] | None = _help("sites for PET modules: " + ", ".join(PLACEMENTS) + " (default per method: "
+                                        "vl-pet and adapter/compacter with G: encoder.attn, encoder.ffn, "
+                                        "decoder.cross_attn.value; adapter/compacter: the five sequential sites; "
+                                        "lora: the three attentions)", default=None)
+    train_norms: str = _help("which norms train: encoder | all | none | auto (vl-pet and any method with G: encoder; "
+                             "adapter/compacter: all on BART, none on T5 as in the paper's runs; others none)",
+                             default="auto")
     init: str = _help("auto (BART normal, T5 zero_up) | normal | zero_up", default="auto")
     visual_feat_dim: int = _help("dimension of the visual features (2048 CLIP RN101 grid, 512 video)", default=2048)
     visual_grid: int | None = _help("max-pool the square feature grid to this side (6 → 36 tokens); none keeps it",
                                     default=6)
     dropout: float = _help("dropout everywhere, attention and activation included", default=0.1)
-    lr: float | None = _help("peak learning rate (default: 1e-3 BART, 3e-4 T5)", default=None)
+    lora_rank: int | None = _help("lora: rank of A and B (default: 128 BART, 150 T5)", default=None)
+    lora_alpha: float = _help("lora: α; the update is scaled by α / rank", default=32.0)
+    lora_dropout: float = _help("lora: dropout on the LoRA branch's input", default=0.1)
+    prompt_length: int = _help("prompt: number of prompt vectors prepended to the encoder's text", default=40)
+    prompt_hidden: int = _help("prompt: hidden size of the prompt reparameterisation MLP (mid_dim)", default=800)
+    phm_dim: int = _help("compacter: n, the number of Kronecker summands of each PHM layer (d and r divisible by n)",
+                         default=2)
+    lr: float | None = _help("peak learning rate (default per method and family: vl-pet, adapter, lora 1e-3 BART "
+                             "/ 3e-4 T5; full 1e-4; bitfit and prompt 1e-3 BART / 3e-3 T5)", default=None)
     seed: int = _help("random seed", default=42)
     # ---- data and training budget -------------------------------------------------------------------------
     task: str = _help("task name, or several joined by commas for multitask (quickstart, vqa, gqa, nlvr, caption, "
@@ -86,11 +103,14 @@ class TrialConfig:
     checkpoint_every_steps: int | None = _help("also write a resumable checkpoint every N steps", default=None)
 
     def __post_init__(self) -> None:
-        if isinstance(self.placement, (str, tuple)):
-            self.placement = [self.placement] if isinstance(self.placement, str) else list(self.placement)
+        if isinstance(self.placement, str) and self.placement.lower() not in ("none", "null"):
+            self.placement = [self.placement]
+        if isinstance(self.placement, tuple):
+            self.placement = list(self.placement)
         if isinstance(self.granularity, str) and self.granularity.lower() == "none":
             self.granularity = None
         self._check_types()
+        self._check_method()
         self._resolve_defaults()
         self._check_values()
 
@@ -148,7 +168,8 @@ class TrialConfig:
             method=self.method, granularity=self.granularity, bottleneck=self.bottleneck, heads=self.heads,
             gate_bottleneck=self.gate_bottleneck, decoder_bottleneck=self.decoder_bottleneck,
             gate_scale=self.gate_scale, placement=tuple(self.placement), train_norms=self.train_norms,
-            init=self.init,
+            init=self.init, lora_rank=self.lora_rank, lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
+            prompt_length=self.prompt_length, prompt_hidden=self.prompt_hidden, phm_dim=self.phm_dim,
         )
 
     # ---- validation ---------------------------------------------------------------------------------------
@@ -172,11 +193,34 @@ class TrialConfig:
                 raise ConfigError(f"{f.name}: expected a string, got {value!r}")
             if expected.startswith("bool") and not isinstance(value, bool):
                 raise ConfigError(f"{f.name}: expected true or false, got {value!r}")
-        if not all(isinstance(p, str) for p in self.placement):
+        if self.placement is not None and (not isinstance(self.placement, list)
+                                           or not all(isinstance(p, str) for p in self.placement)):
             raise ConfigError(f"placement: expected a list of site names, got {self.placement!r}")
 
+    def _check_method(self) -> None:
+        """The method exists, and a gate is only asked of a method that can take one."""
+        from vlpet.pet.gates import GATES
+        from vlpet.pet.registry import METHOD_INFO
+        import vlpet.pet.methods  # noqa: F401
+
+        _allowed("method", self.method, sorted(METHOD_INFO))
+        info = METHOD_INFO[self.method]
+        if self.granularity == "auto":
+            self.granularity = info.default_granularity
+        if self.granularity is None:
+            return
+        _allowed("granularity", self.granularity, [*GATES, "none", "auto"])
+        if not info.takes_granularity:
+            gated = ", ".join(name for name, other in METHOD_INFO.items() if other.takes_granularity)
+            raise ConfigError(
+                f"granularity: {self.granularity!r} cannot be combined with method {self.method!r}; the gate G applies "
+                f"to {gated}. Set granularity: none (in a study, condition granularity on the method with `when:`)"
+            )
+
     def _resolve_defaults(self) -> None:
-        defaults = FAMILY_DEFAULTS[self.family]
+        from vlpet.pet.registry import METHOD_INFO
+
+        defaults = {**FAMILY_DEFAULTS[self.family], **METHOD_INFO[self.method].defaults(self.family, self.granularity)}
         if self.bottleneck is None:
             self.bottleneck = defaults["bottleneck"]
         if self.gate_bottleneck is None:
@@ -187,18 +231,20 @@ class TrialConfig:
             self.lr = defaults["lr"]
         if self.init == "auto":
             self.init = defaults["init"]
+        if self.placement is None:
+            self.placement = list(defaults.get("placement", []))
+        if self.train_norms == "auto":
+            self.train_norms = defaults.get("train_norms", "none")
+        if self.lora_rank is None:
+            self.lora_rank = defaults.get("lora_rank")
 
     def _check_values(self) -> None:
-        from vlpet.pet.gates import GATES
-        from vlpet.pet.registry import METHODS
-        import vlpet.pet.methods  # noqa: F401
+        from vlpet.pet.registry import METHOD_INFO
 
-        _allowed("method", self.method, sorted(METHODS))
-        if self.granularity is not None:
-            _allowed("granularity", self.granularity, [*GATES, "none"])
         for name in ("bottleneck", "heads", "gate_bottleneck", "decoder_bottleneck", "visual_feat_dim", "batch_size",
                      "epochs", "num_beams", "visual_grid", "train_size", "eval_size", "eval_batch_size", "max_steps",
-                     "eval_every_steps", "max_new_tokens", "checkpoint_every_steps"):
+                     "eval_every_steps", "max_new_tokens", "checkpoint_every_steps", "lora_rank", "prompt_length",
+                     "prompt_hidden", "phm_dim"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"{name}: must be a positive integer, got {value}")
@@ -210,11 +256,8 @@ class TrialConfig:
                 raise ConfigError(f"{name}: must be non-negative, got {getattr(self, name)}")
         for task in self.tasks:
             _allowed("task", task, known_tasks())
-        if self.bottleneck % self.heads:
-            raise ConfigError(
-                f"bottleneck: {self.bottleneck} is not divisible by heads={self.heads}; choose r as a multiple of N_h"
-            )
-        if not self.placement:
+        info = METHOD_INFO[self.method]
+        if not self.placement and "placement" in info.keys:
             raise ConfigError(f"placement: must name at least one site; allowed: {', '.join(PLACEMENTS)}")
         for site in self.placement:
             _allowed("placement", site, PLACEMENTS)
@@ -228,6 +271,13 @@ class TrialConfig:
             raise ConfigError(f"dropout: must be in [0, 1), got {self.dropout}")
         if self.lr <= 0:
             raise ConfigError(f"lr: must be positive, got {self.lr}")
+        if self.lora_alpha <= 0:
+            raise ConfigError(f"lora_alpha: must be positive, got {self.lora_alpha}")
+        if not 0.0 <= self.lora_dropout < 1.0:
+            raise ConfigError(f"lora_dropout: must be in [0, 1), got {self.lora_dropout}")
+        problem = info.check(self.pet_settings()) if info.check else None
+        if problem:
+            raise ConfigError(problem)
 
 
 def _coerce_float(value: Any) -> Any:

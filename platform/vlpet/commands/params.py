@@ -16,6 +16,7 @@ def register(subparsers) -> None:
     parser.add_argument("trial", nargs="?", help="trial config YAML/JSON (default: all defaults)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a key")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--list-methods", action="store_true", help="list the PET methods and the keys each one reads")
     parser.set_defaults(run=run)
 
 
@@ -31,11 +32,25 @@ def budget_for(config: TrialConfig) -> dict:
     return count_parameters(build_trial_model(config, device="meta")).as_dict()
 
 
+def method_keys(config: TrialConfig) -> dict:
+    """The resolved values of the keys ``config.method`` reads (``vlpet params --list-methods``)."""
+    from vlpet.pet.registry import METHOD_INFO
+
+    keys = METHOD_INFO[config.method].keys
+    if config.granularity is None:  # gate sizes mean nothing without a gate
+        keys = tuple(k for k in keys if k not in ("gate_bottleneck", "gate_scale"))
+    elif config.granularity != "large":
+        keys = tuple(k for k in keys if k != "gate_bottleneck")
+    values = {key: getattr(config, key) for key in keys}
+    if "placement" in values:
+        values["placement"] = ",".join(values["placement"])
+    return values
+
+
 def format_budget(config: TrialConfig, budget: dict) -> str:
     """A small human-readable table."""
-    head = (f"backbone {config.backbone} | method {config.method} | granularity {config.granularity} | "
-            f"r {config.bottleneck} | N_h {config.heads} | r_g {config.gate_bottleneck} | "
-            f"r_v {config.decoder_bottleneck} | s {config.gate_scale} | placement {','.join(config.placement)}")
+    head = " | ".join([f"backbone {config.backbone}", f"method {config.method}",
+                       *(f"{key} {value}" for key, value in method_keys(config).items())])
     rows = [head, f"{'component':<22}{'trainable':>14}"]
     rows += [f"{name:<22}{count:>14,}" for name, count in budget["breakdown"].items() if count]
     rows += [f"{'trainable params':<22}{budget['trainable_params']:>14,}",
@@ -44,7 +59,22 @@ def format_budget(config: TrialConfig, budget: dict) -> str:
     return "\n".join(rows)
 
 
+def list_methods() -> str:
+    """One line per registered method: name, summary, the trial keys it reads."""
+    from vlpet.pet.registry import METHOD_INFO
+    import vlpet.pet.methods  # noqa: F401
+
+    lines = []
+    for name, info in METHOD_INFO.items():
+        lines.append(f"{name:<10} {info.summary}")
+        lines.append(f"{'':<10} keys: {', '.join(info.keys) or '(none beyond lr)'}")
+    return "\n".join(lines)
+
+
 def run(args) -> int:
+    if args.list_methods:
+        print(list_methods())
+        return 0
     config = TrialConfig.from_file(args.trial, args.set)
     budget = budget_for(config)
     print(json.dumps(budget) if args.json else format_budget(config, budget))

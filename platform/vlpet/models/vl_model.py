@@ -21,7 +21,8 @@ class VLSeq2Seq(nn.Module):
     no position embedding. T5: the visual tokens are appended to the text embeddings.
     Inputs: ``input_ids`` [B, Lt], ``attention_mask`` [B, Lt], ``visual_feats`` [B, I, N, F] (or [B, N, F]),
     optional ``visual_boxes`` [B, I, N, 4], ``labels`` [B, Lo] with -100 on padding. ``visual_feats=None``
-    feeds the text alone (the text-only ablation).
+    feeds the text alone (the text-only ablation). ``encoder_prompt`` (set by prompt tuning) maps a batch size B to
+    [B, P, d] vectors placed before the text tokens, with mask ones.
     """
 
     def __init__(self, backbone: PreTrainedModel, visual: VisualProjector) -> None:
@@ -29,6 +30,7 @@ class VLSeq2Seq(nn.Module):
         self.backbone = backbone
         self.visual = visual
         self.table = architecture_of(backbone)
+        self.register_module("encoder_prompt", None)
         self._pending_visual: torch.Tensor | None = None
         if self.table.visual_insert_after:
             backbone.get_submodule(self.table.visual_insert_after).register_forward_hook(self._insert_visual_tokens)
@@ -43,6 +45,10 @@ class VLSeq2Seq(nn.Module):
         """Encoder input embeddings [B, Lt+Nv, d] and mask [B, Lt+Nv]."""
         word_embedding = self.backbone.get_input_embeddings()
         text = word_embedding(input_ids)
+        if self.encoder_prompt is not None:
+            prompt = self.encoder_prompt(text.shape[0]).to(text.dtype)
+            text = torch.cat([prompt, text], dim=1)
+            attention_mask = torch.cat([attention_mask.new_ones(prompt.shape[:2]), attention_mask], dim=1)
         if visual_feats is None:  # text-only ablation
             return text, attention_mask
         visual = self.visual(visual_feats, word_embedding.weight, visual_boxes)

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from torch import nn
 from transformers.models.t5.modeling_t5 import T5LayerNorm
 
-from vlpet.pet.base import PETModule
 
-COMPONENTS = ("visual projector", "encoder modules", "gates", "decoder modules", "layer norms", "backbone")
+COMPONENTS = ("visual projector", "encoder modules", "gates", "decoder modules", "prompts", "lora", "biases",
+              "layer norms", "backbone")
 NORM_TYPES = (nn.LayerNorm, T5LayerNorm)
 
 
@@ -17,7 +17,8 @@ NORM_TYPES = (nn.LayerNorm, T5LayerNorm)
 class ParameterBudget:
     """Counts over ``model.parameters()`` with every shared tensor counted once; buffers never count.
 
-    ``breakdown`` maps each component to its trainable parameter count.
+    ``breakdown`` maps each component to its trainable parameter count. ``backbone`` holds the backbone's own
+    tensors that a method trains (everything for ``full``, the existing biases for BART ``bitfit``/``lora``).
     """
 
     trainable_params: int
@@ -38,12 +39,13 @@ class ParameterBudget:
 
 
 def _component_of(module_name: str, module: nn.Module) -> str | None:
-    if getattr(module, "component", None) == "visual projector":
-        return "visual projector"
-    if isinstance(module, PETModule):
-        if module.component in ("encoder modules", "decoder modules"):
-            return "decoder modules" if ".decoder." in f".{module_name}." else "encoder modules"
-        return module.component
+    """A module's row: its ``component`` attribute (PET modules, the visual projector, LoRA matrices), with
+    encoder/decoder modules told apart by where they sit; norms are "layer norms"."""
+    component = getattr(module, "component", None) if isinstance(module, nn.Module) else None
+    if component in ("encoder modules", "decoder modules"):
+        return "decoder modules" if ".decoder." in f".{module_name}." else "encoder modules"
+    if isinstance(component, str):
+        return component
     if isinstance(module, NORM_TYPES):
         return "layer norms"
     return None
@@ -70,5 +72,6 @@ def count_parameters(model: nn.Module) -> ParameterBudget:
         total += param.numel()
         if param.requires_grad:
             trainable += param.numel()
-            breakdown[owner.get(id(param), "backbone")] += param.numel()
+            component = owner.get(id(param), "backbone")
+            breakdown[component] = breakdown.get(component, 0) + param.numel()
     return ParameterBudget(trainable, total, breakdown)

@@ -23,6 +23,7 @@ PLACEMENTS = (
     "decoder.ffn",
 )
 SEQUENTIAL_PLACEMENTS = tuple(p for p in PLACEMENTS if p != "decoder.cross_attn.value")
+ATTENTION_PLACEMENTS = ("encoder.attn", "decoder.self_attn", "decoder.cross_attn")
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,9 @@ class ArchitectureTable:
     encoder_stack_norms: tuple[str, ...]
     decoder_stack_norms: tuple[str, ...]
     word_embedding: str
+    query_value: tuple[str, str]  # the query and value projections inside an attention module (LoRA targets)
     visual_insert_after: str | None = None  # BART: visual tokens join after this norm (see VLSeq2Seq)
+    encoder_positions: str | None = None  # BART: the encoder's absolute position embedding (prompt tuning)
 
 
 ARCHITECTURES: dict[str, ArchitectureTable] = {
@@ -66,7 +69,9 @@ ARCHITECTURES: dict[str, ArchitectureTable] = {
         encoder_stack_norms=("model.encoder.layernorm_embedding",),
         decoder_stack_norms=("model.decoder.layernorm_embedding",),
         word_embedding="model.shared",
+        query_value=("q_proj", "v_proj"),
         visual_insert_after="model.encoder.layernorm_embedding",
+        encoder_positions="model.encoder.embed_positions",
     ),
     "t5": ArchitectureTable(
         encoder_layers="encoder.block",
@@ -84,6 +89,7 @@ ARCHITECTURES: dict[str, ArchitectureTable] = {
         encoder_stack_norms=("encoder.final_layer_norm",),
         decoder_stack_norms=("decoder.final_layer_norm",),
         word_embedding="shared",
+        query_value=("q", "v"),
     ),
 }
 
@@ -103,6 +109,17 @@ def stack_layers(model: nn.Module, placement: str) -> list[nn.Module]:
     table = architecture_of(model)
     path = table.encoder_layers if placement.startswith("encoder.") else table.decoder_layers
     return list(model.get_submodule(path))
+
+
+def attention_projections(model: nn.Module, placements: tuple[str, ...] = ATTENTION_PLACEMENTS) -> list[str]:
+    """Module names of the query and value projections of every attention at ``placements``, in layer order."""
+    table = architecture_of(model)
+    names = []
+    for placement in placements:
+        path = table.encoder_layers if placement.startswith("encoder.") else table.decoder_layers
+        for index in range(len(model.get_submodule(path))):
+            names += [f"{path}.{index}.{table.sites[placement].h_from}.{proj}" for proj in table.query_value]
+    return names
 
 
 def layer_norm_modules(model: nn.Module, stacks: tuple[str, ...] = ("encoder",)) -> list[nn.Module]:
