@@ -15,22 +15,62 @@ VLPET = os.path.join(os.path.dirname(sys.executable), "vlpet")
 STUDIES = sorted(glob.glob("search_spaces/*.yaml"))
 
 
+BASE = """
+name: base
+trial: {backbone: quickstart:tiny-bart, method: vl-pet, task: quickstart, visual_feat_dim: 192, heads: 4,
+        decoder_bottleneck: 32, batch_size: 64, max_steps: 800}
+search_space:
+  granularity: {choice: [small, middleX, middleY, large]}
+  bottleneck: {choice: [16, 32, 64]}
+  gate_bottleneck: {choice: [16, 32], when: {granularity: large}}
+  lr: {loguniform: [1.0e-3, 1.0e-2]}
+seeds: [42, 43]
+search: {algorithm: nsga2, num_samples: 8, max_concurrent: 1}
+scheduler: {type: asha, grace_period: 1, reduction_factor: 2}
+resources: {workers: 1, cpus_per_worker: 1, gpus_per_worker: 0}
+smoke: {num_samples: 2, trial: {max_steps: 4}}
+"""
+
+
 def base():
-    return yaml.safe_load(open("search_spaces/quickstart.yaml"))
+    return yaml.safe_load(BASE)
 
 
 @pytest.mark.parametrize("path", STUDIES)
 def test_shipped_studies_validate_with_and_without_smoke(path):
     spec = load_study(path)
     smoke = load_study(path, smoke=True)
-    assert smoke.num_samples == 2 and smoke.trial["max_steps"] <= spec.trial.get("max_steps", 10**9)
+    assert smoke.num_samples == 2 and smoke.overrides["max_steps"] <= spec.trial.get("max_steps", 10**9)
 
 
 def test_quickstart_study_shape():
     spec = load_study("search_spaces/quickstart.yaml")
     assert spec.objectives == {"metric": "max", "trainable_pct": "min"} and spec.seeds == (42, 43)
-    assert spec.search_space["gate_bottleneck"].when == {"granularity": "large"}
-    assert spec.search_space["lr"].log
+    assert list(spec.arms) == ["vl-pet", "adapter", "lora", "full"]
+    assert spec.search_space["arm"].values == ("vl-pet", "adapter", "lora", "full")
+    assert spec.search_space["granularity"].when == {"arm": "vl-pet"} and spec.search_space["lr"].log
+    assert {p["arm"] for p in spec.points} == set(spec.arms) and len(spec.points) == 7
+
+
+def test_arms_compose_under_sampled_values_and_the_smoke_budget(tmp_path):
+    (tmp_path / "trials").mkdir()
+    (tmp_path / "trials" / "lora.yaml").write_text("method: lora\nlora_rank: 8\nlr: 1.0e-3\nseed: 7\n")
+    data = base()
+    data["arms"] = [{"name": "vl-pet", "trial": {"method": "vl-pet"}},
+                    {"name": "lora", "file": "trials/lora.yaml", "trial": {"lora_rank": 4}}]
+    for key in ("granularity", "bottleneck", "gate_bottleneck"):
+        data["search_space"][key]["when"] = {"arm": "vl-pet"}
+    data["search_space"]["gate_bottleneck"]["when"] = {"granularity": "large"}
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(data))
+    spec = load_study(path, smoke=True)
+    assert spec.arms["lora"] == {"method": "lora", "lora_rank": 4, "lr": 1.0e-3}     # file, then inline; no seed
+    trial = spec.compose_trial({"arm": "lora", "lr": 5.0e-3}, seed=3)
+    assert trial["method"] == "lora" and trial["lr"] == 5.0e-3 and trial["seed"] == 3 and trial["max_steps"] == 4
+    assert spec.source["arms"][1] == {"name": "lora", "trial": spec.arms["lora"]}    # inlined for resume
+    data["arms"][1]["file"] = "../escape.yaml"
+    with pytest.raises(ConfigError, match="without '..'"):
+        parse_study(data, str(path))
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,11 @@ def register(subparsers) -> None:
 def run(args) -> int:
     spec = load_study(args.study, smoke=args.smoke)
     dims = ", ".join(f"{d.key}:{d.kind}" + (f" when {d.when}" if d.when else "") for d in spec.search_space.values())
-    print(f"{args.study}: OK — study {spec.name!r}, {spec.num_samples} samples x {len(spec.seeds)} seed(s), "
+    from vlpet.study.space import grid_points
+
+    samples = f"{len(grid_points(spec))} grid points" if spec.algorithm == "grid" else f"{spec.num_samples} samples"
+    if spec.algorithm == "grid" and spec.is_smoke:
+        samples = f"{min(spec.num_samples, len(grid_points(spec)))} grid points"
+    print(f"{args.study}: OK — study {spec.name!r}, {samples} x {len(spec.seeds)} seed(s), "
           f"{spec.algorithm} search, objectives {spec.objectives}, space [{dims}], storage {spec.storage}")
     return 0

@@ -22,7 +22,7 @@ from typing import Any
 from vlpet.errors import ConfigError
 from vlpet.study.ledger import StudyLedger
 from vlpet.study.seeds import GridSearcher, SeedRepeater
-from vlpet.study.space import grid_points, optuna_space
+from vlpet.study.space import encode_point, grid_points, optuna_space
 from vlpet.study.spec import StudySpec, parse_study
 from vlpet.study.store import StudyStore, is_uri
 from vlpet.study.trainable import DRIVER_CPU, make_trial_function
@@ -105,6 +105,7 @@ def _searcher(spec: StudySpec, study_dir: str, optuna_study: str):
     modes = [spec.objectives[k] for k in objectives]
     if spec.algorithm == "grid":
         points = grid_points(spec)
+        points = points[:spec.num_samples] if spec.is_smoke else points
         return SeedRepeater(GridSearcher(points), spec.seeds, objectives), len(points) * len(spec.seeds)
     import optuna
     from ray.tune.search.optuna import OptunaSearch
@@ -117,7 +118,8 @@ def _searcher(spec: StudySpec, study_dir: str, optuna_study: str):
     search = OptunaSearch(
         optuna_space(spec), metric=objectives if len(objectives) > 1 else objectives[0],
         mode=modes if len(modes) > 1 else modes[0], sampler=sampler,
-        storage=optuna.storages.RDBStorage(f"sqlite:///{database}"), study_name=optuna_study)
+        storage=optuna.storages.RDBStorage(f"sqlite:///{database}"), study_name=optuna_study,
+        points_to_evaluate=[encode_point(p) for p in spec.points] or None)
     return SeedRepeater(search, spec.seeds, objectives), spec.num_samples * len(spec.seeds)
 
 

@@ -22,6 +22,11 @@ def _encode(value: Any) -> Any:
     return LIST_SEPARATOR.join(value) if isinstance(value, (list, tuple)) else value
 
 
+def encode_point(point: dict[str, Any]) -> dict[str, Any]:
+    """A configuration as the searcher sees it (list values joined)."""
+    return {k: _encode(v) for k, v in point.items()}
+
+
 def decode(spec: StudySpec, sampled: dict[str, Any]) -> dict[str, Any]:
     """Sampled values as trial-config values (list-valued choices restored)."""
     out = {}

@@ -39,7 +39,8 @@ DOMAIN_KINDS = ("choice", "grid", "uniform", "loguniform", "int")
 ALGORITHMS = ("tpe", "nsga2", "grid")
 SCHEDULERS = ("asha", "none")
 DIRECTIONS = ("max", "min")
-TOP_KEYS = ("name", "description", "trial", "search_space", "seeds", "objectives", "search", "scheduler",
+ARM_KEY = "arm"
+TOP_KEYS = ("name", "description", "trial", "arms", "search_space", "seeds", "objectives", "search", "scheduler",
             "resources", "storage", "smoke")
 
 
@@ -92,6 +93,16 @@ class StudySpec:
     time_budget_s: float | None = None
     source: dict[str, Any] = field(default_factory=dict, compare=False)   # the validated YAML mapping
     is_smoke: bool = False
+    arms: dict[str, dict[str, Any]] = field(default_factory=dict)          # arm name -> its trial keys
+    overrides: dict[str, Any] = field(default_factory=dict)                # applied last (the smoke budget)
+    points: tuple[dict[str, Any], ...] = ()                                # configurations Optuna tries first
+
+    def compose_trial(self, sampled: dict[str, Any], seed: int) -> dict[str, Any]:
+        """A trial's keys: the study's ``trial``, then its arm's keys, then the sampled values, then the
+        overrides (the smoke budget), then the seed."""
+        sampled = dict(sampled)
+        arm = self.arms.get(sampled.pop(ARM_KEY, None), {})
+        return {**self.trial, **arm, **sampled, **self.overrides, "seed": seed}
 
     @property
     def primary_metric(self) -> tuple[str, str]:
@@ -107,7 +118,7 @@ class StudySpec:
     def with_smoke(self) -> "StudySpec":
         """The smoke variant: two trials (or ``smoke.num_samples``) on the smoke trial overrides."""
         overrides = self.smoke.get("trial", {})
-        return dataclasses.replace(self, name=self.name + "-smoke", trial={**self.trial, **overrides},
+        return dataclasses.replace(self, name=self.name + "-smoke", overrides={**self.overrides, **overrides},
                                    num_samples=int(self.smoke.get("num_samples", 2)), seeds=self.seeds[:1],
                                    storage=self.storage + "-smoke" if self.storage else "", is_smoke=True)
 
@@ -187,7 +198,7 @@ def _check_trials(spec: StudySpec) -> None:
         active = {k: v for k, v in chosen.items() if _active(spec.search_space[k], chosen)}
         values = {k: list(v) if isinstance(v, tuple) else v for k, v in active.items()}
         try:
-            TrialConfig.from_dict({**spec.trial, **values, "seed": spec.seeds[0]})
+            TrialConfig.from_dict(spec.compose_trial(values, spec.seeds[0]))
         except ConfigError as error:
             raise ConfigError(f"search_space: the combination {values} gives an impossible trial: {error}") from None
 
@@ -205,7 +216,7 @@ def _objectives(raw: Any) -> dict[str, str]:
     return dict(objectives)
 
 
-SEARCH_KEYS = ("algorithm", "num_samples", "max_concurrent", "max_failures", "time_budget_s")
+SEARCH_KEYS = ("algorithm", "num_samples", "max_concurrent", "max_failures", "time_budget_s", "points")
 
 
 def _search(raw: Any) -> tuple[str, int, int]:
@@ -255,6 +266,83 @@ def _scheduler(raw: Any) -> dict[str, Any]:
     return {**section, **watched}
 
 
+def _arms(data: dict, trial_keys: set[str], source: str) -> tuple[dict[str, dict], dict]:
+    """``arms``: named configurations (a row of a paper table each), given inline (``trial``) and/or as a trial
+    file (``file``, relative to the study file, else to the working directory). Files are read now and inlined
+    into the returned study mapping, so the saved study needs no other file to be resumed."""
+    raw = data.get("arms")
+    if raw is None:
+        return {}, data
+    if not isinstance(raw, list) or not raw:
+        _fail("arms", f"expected a non-empty list of {{name, file and/or trial}}, got {raw!r}")
+    arms: dict[str, dict] = {}
+    for index, arm in enumerate(raw):
+        path = f"arms[{index}]"
+        arm = _mapping(arm, path)
+        unknown = sorted(set(arm) - {"name", "file", "trial"})
+        if unknown:
+            _fail(path, f"unknown key(s) {unknown}; allowed: name, file, trial")
+        name = arm.get("name")
+        if not isinstance(name, str) or not name or name in arms:
+            _fail(f"{path}.name", f"expected a unique non-empty name, got {name!r}")
+        keys = dict(_read_trial_file(arm["file"], source, f"{path}.file")) if "file" in arm else {}
+        keys.update(_mapping(arm.get("trial"), f"{path}.trial"))
+        keys.pop("seed", None)
+        bad = sorted(set(keys) - trial_keys)
+        if bad:
+            _fail(path, f"unknown trial config key(s) {', '.join(bad)}")
+        arms[name] = keys
+    inlined = {**data, "arms": [{"name": n, "trial": k} for n, k in arms.items()]}
+    return arms, inlined
+
+
+def _read_trial_file(name: Any, source: str, path: str) -> dict:
+    if not isinstance(name, str) or not name:
+        _fail(path, f"expected a trial file path, got {name!r}")
+    if os.path.isabs(name) or ".." in name.replace("\\", "/").split("/"):
+        _fail(path, f"{name!r}: use a path inside the study's folder or the project, without '..'")
+    candidates = [os.path.join(os.path.dirname(str(source)), name), name]
+    found = next((c for c in candidates if os.path.isfile(c)), None)
+    if found is None:
+        _fail(path, f"trial file {name!r} not found (looked in {', '.join(dict.fromkeys(candidates))})")
+    with open(found, encoding="utf-8") as handle:
+        try:
+            loaded = yaml.safe_load(handle)
+        except yaml.YAMLError as error:
+            _fail(path, f"{found} is not valid YAML: {error}")
+    return _mapping(loaded, f"{path} ({found})")
+
+
+def _points(raw: Any, space: dict[str, Domain], algorithm: str) -> tuple[dict[str, Any], ...]:
+    """``search.points``: configurations the searcher evaluates first (e.g. the paper's defaults and each
+    baseline arm), each a mapping of search keys to values inside their domains."""
+    if raw is None:
+        return ()
+    if algorithm == "grid":
+        _fail("search.points", "a grid study runs every point already; points are for tpe and nsga2")
+    if not isinstance(raw, list):
+        _fail("search.points", f"expected a list of mappings of search keys to values, got {raw!r}")
+    points = []
+    for index, point in enumerate(raw):
+        path = f"search.points[{index}]"
+        point = _mapping(point, path)
+        for key, value in point.items():
+            domain = space.get(key)
+            if domain is None:
+                _fail(f"{path}.{key}", f"not a search key; search keys: {', '.join(space)}")
+            if domain.values:
+                if _hashable(value) not in {_hashable(v) for v in domain.values}:
+                    _fail(f"{path}.{key}", f"{value!r} is not among {list(domain.values)}")
+            elif not domain.low <= _number(value, f"{path}.{key}") <= domain.high:
+                _fail(f"{path}.{key}", f"{value!r} is outside [{domain.low}, {domain.high}]")
+        missing = [k for k, d in space.items() if k not in point and _active(d, point)]
+        extra = [k for k in point if not _active(space[k], point)]
+        if missing or extra:
+            _fail(path, f"give exactly the active search keys: missing {missing}, inactive {extra}")
+        points.append(point)
+    return tuple(points)
+
+
 def parse_study(data: Any, source: str = "<study>") -> StudySpec:
     """Validate a loaded YAML mapping into a StudySpec."""
     data = _mapping(data, source)
@@ -269,7 +357,14 @@ def parse_study(data: Any, source: str = "<study>") -> StudySpec:
     bad = sorted(set(trial) - trial_keys)
     if bad:
         _fail("trial", f"unknown trial config key(s) {', '.join(bad)}; allowed keys: {', '.join(sorted(trial_keys))}")
-    space = {k: parse_domain(k, v, trial_keys) for k, v in _mapping(data.get("search_space"), "search_space").items()}
+    arms, data = _arms(data, trial_keys, source)
+    raw_space = _mapping(data.get("search_space"), "search_space")
+    if ARM_KEY in raw_space:
+        _fail(f"search_space.{ARM_KEY}", "the arm axis comes from the arms list; do not define it here")
+    space = {k: parse_domain(k, v, trial_keys) for k, v in raw_space.items()}
+    if arms:
+        kind = "grid" if _mapping(data.get("search"), "search").get("algorithm") == "grid" else "choice"
+        space = {ARM_KEY: Domain(ARM_KEY, kind, tuple(arms)), **space}
     _check_conditions(space)
     seeds = data.get("seeds", [trial.get("seed", 42)])
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
@@ -294,9 +389,10 @@ def parse_study(data: Any, source: str = "<study>") -> StudySpec:
         resources=_section(data.get("resources"), "resources", {"workers": 1, "cpus_per_worker": 1, "gpus_per_worker": 0}),
         storage=str(data.get("storage") or os.path.join("runs", name)), description=str(data.get("description", "")),
         smoke=smoke, max_failures=max_failures,
-        time_budget_s=float(time_budget) if time_budget is not None else None, source=data,
+        time_budget_s=float(time_budget) if time_budget is not None else None, source=data, arms=arms,
     )
     _check_trials(spec)
+    spec = dataclasses.replace(spec, points=_points(search.get("points"), space, algorithm))
     bad_smoke = sorted(set(_mapping(smoke.get("trial"), "smoke.trial")) - trial_keys)
     if bad_smoke or sorted(set(smoke) - {"trial", "num_samples"}):
         _fail("smoke", f"allowed keys: trial (trial config keys), num_samples; got {sorted(smoke)} {bad_smoke}")

@@ -33,7 +33,7 @@ DEFAULT_MAX_FAILURES = 2
 
 
 def trial_config_for(spec: StudySpec, sampled: dict[str, Any], seed: int) -> TrialConfig:
-    return TrialConfig.from_dict({**spec.trial, **decode(spec, sampled), "seed": seed})
+    return TrialConfig.from_dict(spec.compose_trial(decode(spec, sampled), seed))
 
 
 def make_trial_function(spec: StudySpec, study_dir: str) -> Callable[[dict], None]:
