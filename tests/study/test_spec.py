@@ -116,3 +116,24 @@ def test_validate_command_exit_codes(tmp_path):
     assert proc.returncode == 2 and "search.algorithm: 'bayes'" in proc.stderr
     missing = subprocess.run([VLPET, "validate", str(tmp_path / "none.yaml")], capture_output=True, text=True)
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_the_issue_s_study_files_are_shipped():
+    for name in ("quickstart", "granularity_ablation", "placement_ablation", "bottleneck_lr", "paper_table2_bart",
+                 "paper_table2_t5", "paper_table9_bart"):
+        assert f"search_spaces/{name}.yaml" in STUDIES
+
+
+@pytest.mark.parametrize("backbone, batch", [("bart", 500), ("t5", 300)])
+def test_paper_table2_studies_carry_each_arm_s_paper_hyper_parameters(backbone, batch):
+    spec = load_study(f"search_spaces/paper_table2_{backbone}.yaml")
+    assert {"full", "lora", "adapter", "vl-pet-small", "vl-pet-middleX", "vl-pet-middleY", "vl-pet-large"} <= set(spec.arms)
+    assert spec.seeds == (42, 43, 44) and spec.algorithm == "grid"
+    large = spec.compose_trial({"arm": "vl-pet-large"}, seed=42)
+    assert large["granularity"] == "large" and large["batch_size"] == batch and large["task"] == "vqa,gqa,nlvr,caption"
+    assert large["data_dir"] == "datasets"
+
+
+def test_bottleneck_lr_study_is_multi_objective_optuna_with_asha():
+    spec = load_study("search_spaces/bottleneck_lr.yaml")
+    assert spec.algorithm == "nsga2" and spec.scheduler["type"] == "asha" and len(spec.objectives) == 2
