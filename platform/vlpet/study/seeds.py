@@ -2,13 +2,15 @@
 
 :class:`SeedRepeater` wraps any Tune searcher: each configuration it suggests runs once per seed of the study,
 as separate Tune trials, and the wrapped searcher is told the seed mean of every objective once all seeds of
-that configuration have ended (a configuration whose seeds all failed is told as an error).
+that configuration have ended (a configuration whose seeds all failed is told as an error). A configuration
+drawn again after it finished is answered from its known result instead of being trained twice.
 :class:`GridSearcher` is the searcher of grid studies: it hands out the grid points in order.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import math
 import pickle
 from typing import Any
@@ -54,6 +56,8 @@ class SeedRepeater(Searcher):
         self.groups: dict[str, dict[str, Any]] = {}      # group id -> {"config", "trials": {trial_id: result}}
         self.trial_group: dict[str, str] = {}
         self.open_group: str | None = None
+        self.known: dict[str, dict[str, float]] = {}     # finished configuration -> its seed mean ({} = failed)
+        self.aliases: dict[str, str] = {}                # group id -> the inner searcher's id for it
 
     def set_search_properties(self, metric, mode, config, **spec) -> bool:
         return self.searcher.set_search_properties(metric, mode, config, **spec)
@@ -61,7 +65,7 @@ class SeedRepeater(Searcher):
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         group = self.groups.get(self.open_group) if self.open_group else None
         if group is None or len(group["trials"]) >= len(self.seeds):
-            config = self.searcher.suggest(trial_id)
+            config = self._new_configuration(trial_id)
             if config is None or config == Searcher.FINISHED:
                 return config
             self.open_group = trial_id
@@ -70,6 +74,23 @@ class SeedRepeater(Searcher):
         group["trials"][trial_id] = None
         self.trial_group[trial_id] = self.open_group
         return {**group["config"], "seed": seed}
+
+    def _new_configuration(self, trial_id: str, max_repeats: int = 50):
+        """The inner searcher's next configuration that has not run yet. A repeat of a finished configuration
+        (e.g. a baseline arm with nothing to search, drawn again) is answered from its known seed mean at once
+        instead of being trained again."""
+        for attempt in range(max_repeats):
+            ask_id = trial_id if attempt == 0 else f"{trial_id}-repeat{attempt}"
+            config = self.searcher.suggest(ask_id)
+            if config is None or config == Searcher.FINISHED:
+                return config
+            known = self.known.get(_config_id(config))
+            if known is None or attempt == max_repeats - 1:      # new, or the searcher only repeats itself
+                if ask_id != trial_id:
+                    self.aliases[trial_id] = ask_id
+                return config
+            self.searcher.on_trial_complete(ask_id, result=known if known else None, error=not known)
+        return Searcher.FINISHED
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         pass
@@ -84,19 +105,26 @@ class SeedRepeater(Searcher):
         if len(entries) < len(self.seeds) or not all(e and e.get("done") for e in entries):
             return
         usable = [e["result"] for e in entries if e["result"] and all(_finite(e["result"].get(m)) for m in self.objectives)]
+        inner_id = self.aliases.get(group_id, group_id)
         if not usable:
-            self.searcher.on_trial_complete(group_id, result=None, error=True)
+            self.known[_config_id(group["config"])] = {}
+            self.searcher.on_trial_complete(inner_id, result=None, error=True)
             return
         mean = {m: sum(float(r[m]) for r in usable) / len(usable) for m in self.objectives}
-        self.searcher.on_trial_complete(group_id, result=mean)
+        self.known[_config_id(group["config"])] = mean
+        self.searcher.on_trial_complete(inner_id, result=mean)
 
     # Tune saves wrappers (objects with a ``searcher``) through get_state/set_state and the innermost searcher
     # through its own save/restore, so only this wrapper's bookkeeping goes here.
     def get_state(self) -> dict[str, Any]:
-        return {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k in ("groups", "trial_group", "open_group", "seeds")}
+        return {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k in ("groups", "trial_group", "open_group", "seeds", "known", "aliases")}
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+
+
+def _config_id(config: dict[str, Any]) -> str:
+    return json.dumps(config, sort_keys=True, default=str)
 
 
 def _finite(value: Any) -> bool:

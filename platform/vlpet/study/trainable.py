@@ -135,7 +135,14 @@ def train_worker(payload: dict[str, Any], in_train: bool) -> None:
 
         if runtime:
             runtime.report_barrier = lambda: ray.train.report({}, checkpoint=None)
-        run_trial(config, work_dir, report=report if rank == 0 else None, runtime=runtime, data=data)
+        def ready() -> None:
+            # Start-up: from this process's launch by Ray to the first training step (imports, data, model).
+            if rank == 0:
+                import psutil
+
+                store.update_status(payload["trial_id"], startup_s=time.time() - psutil.Process().create_time())
+
+        run_trial(config, work_dir, report=report if rank == 0 else None, runtime=runtime, data=data, on_ready=ready)
         if rank == 0:
             store.update_status(payload["trial_id"], status="TERMINATED", ended=time.time())
     except (TrainingDiverged, DataError, ConfigError) as error:

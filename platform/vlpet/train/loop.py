@@ -50,12 +50,13 @@ class StepTimer:
 
 def run_trial(config: TrialConfig, out_dir: str, report: Reporter | None = None, runtime: Runtime | None = None,
               resume: bool = True, stop_after_steps: int | None = None, progress_bar: bool = False,
-              data=None) -> dict[str, Any]:
+              data=None, on_ready: Callable[[], None] | None = None) -> dict[str, Any]:
     """Train and evaluate one trial; returns the last reported metrics.
 
     ``report(metrics, checkpoint_dir)`` is called on rank 0 after every evaluation. Checkpoints go to
     ``out_dir/checkpoints``; with ``resume`` the newest one is restored first. ``stop_after_steps`` ends the
-    run early after writing a checkpoint (an interruption that a later call resumes).
+    run early after writing a checkpoint (an interruption that a later call resumes). ``on_ready()`` is called
+    once the model, data and optimizer are built, just before the first training step.
     """
     from vlpet.train.data_pipeline import TrialData
 
@@ -89,6 +90,8 @@ def run_trial(config: TrialConfig, out_dir: str, report: Reporter | None = None,
     last: dict[str, Any] = state.history[-1] if state.history else {}
     bar = _progress(total_steps, state.step, progress_bar and runtime.is_main)
     per_epoch = data.steps_per_epoch(runtime.world_size)
+    if on_ready:
+        on_ready()
     try:
         while state.step < total_steps:
             for batch in data.train_batches(state.epoch, runtime.rank, runtime.world_size, skip=state.batch_in_epoch):
