@@ -1,0 +1,118 @@
+"""Pareto scatter (trainable % on a log axis vs the metric, frontier as a step line, labelled points, error bars
+over seeds) as PNG (matplotlib) and interactive HTML (plotly), and metric-vs-step curves per trial."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from vlpet.analysis.pareto import by_configuration, pareto_front
+from vlpet.analysis.results import DEFAULT_OBJECTIVES, columns_exist, finished
+from vlpet.errors import ConfigError
+
+
+def _axes(objectives: dict[str, str]) -> tuple[str, str]:
+    """x: the cost objective (min), y: the quality objective (max)."""
+    x = next((c for c, d in objectives.items() if d == "min"), None)
+    y = next((c for c, d in objectives.items() if d == "max"), None)
+    if x is None or y is None:
+        raise ConfigError(f"a Pareto plot needs one objective to minimise and one to maximise, got {objectives}")
+    return x, y
+
+
+def point_label(row: pd.Series) -> str:
+    parts = [str(row.get("arm") or row.get("method") or "")]
+    if isinstance(row.get("granularity"), str) and row.get("granularity") not in ("", "none"):
+        parts.append(str(row["granularity"]))
+    if "bottleneck" in row and pd.notna(row.get("bottleneck")) and row.get("arm") in ("vl-pet", "adapter", "compacter"):
+        parts.append(f"r={int(row['bottleneck'])}")
+    return " ".join(p for p in parts if p)
+
+
+def _points(frame: pd.DataFrame, objectives: dict[str, str], include_unfinished: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    x, y = _axes(objectives)
+    columns_exist(frame, [x, y], "objective")
+    rows = finished(frame, include_unfinished)
+    if rows.empty:
+        raise ConfigError("no finished trials to plot yet")
+    points = by_configuration(rows, [x, y]).dropna(subset=[x, y])
+    points["label"] = points.apply(point_label, axis=1)
+    front = pareto_front(frame, {x: "min", y: "max"}, True, include_unfinished).sort_values(x)
+    return points, front
+
+
+def pareto_png(frame: pd.DataFrame, path: str, objectives: dict[str, str] | None = None,
+               include_unfinished: bool = False, title: str | None = None) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    objectives = dict(objectives or DEFAULT_OBJECTIVES)
+    x, y = _axes(objectives)
+    points, front = _points(frame, objectives, include_unfinished)
+    figure, axis = plt.subplots(figsize=(7, 4.5), dpi=150)
+    for arm, group in points.groupby(points["arm"].astype(str), sort=False):
+        axis.errorbar(group[x], group[y], yerr=group[f"{y}_std"].fillna(0), fmt="o", capsize=3, label=arm, alpha=0.85)
+    axis.step(front[x], front[y], where="post", color="black", linewidth=1.2, label="Pareto frontier")
+    for _, row in points.iterrows():
+        axis.annotate(row["label"], (row[x], row[y]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    axis.set_xscale("log")
+    axis.set_xlabel(f"{x} (log scale, lower is better)")
+    axis.set_ylabel(f"{frame['metric_name'].dropna().iloc[0] if y == 'metric' and 'metric_name' in frame else y} (higher is better)")
+    axis.set_title(title or "accuracy vs trainable parameters (mean ± std over seeds)")
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
+def pareto_html(frame: pd.DataFrame, path: str, objectives: dict[str, str] | None = None,
+                include_unfinished: bool = False, title: str | None = None) -> str:
+    """The same plot, interactive (hover shows each configuration and its seed count); plotly.js is embedded."""
+    import plotly.graph_objects as go
+
+    objectives = dict(objectives or DEFAULT_OBJECTIVES)
+    x, y = _axes(objectives)
+    points, front = _points(frame, objectives, include_unfinished)
+    figure = go.Figure()
+    for arm, group in points.groupby(points["arm"].astype(str), sort=False):
+        figure.add_trace(go.Scatter(
+            x=group[x], y=group[y], mode="markers+text", name=arm, text=group["label"], textposition="top center",
+            error_y={"type": "data", "array": group[f"{y}_std"].fillna(0)},
+            customdata=group[["sampled", "n"]].to_numpy() if "sampled" in group else group[["n"]].to_numpy(),
+            hovertemplate=f"%{{text}}<br>{x}=%{{x:.3f}}<br>{y}=%{{y:.2f}}<br>%{{customdata}}<extra></extra>"))
+    figure.add_trace(go.Scatter(x=front[x], y=front[y], mode="lines", line={"shape": "hv", "color": "black"},
+                                name="Pareto frontier"))
+    figure.update_layout(title=title or "accuracy vs trainable parameters (mean ± std over seeds)",
+                         xaxis={"type": "log", "title": f"{x} (log)"}, yaxis={"title": y}, template="plotly_white")
+    figure.write_html(path, include_plotlyjs=True, full_html=True)
+    return path
+
+
+def curves_png(curves: pd.DataFrame, path: str, metric: str = "metric") -> str:
+    """Metric vs step, one line per trial, coloured by arm."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns_exist(curves, [metric, "step", "trial_id"], "curve")
+    figure, axis = plt.subplots(figsize=(7, 4.5), dpi=150)
+    colours = {arm: f"C{i}" for i, arm in enumerate(dict.fromkeys(curves["arm"].astype(str)))}
+    labelled: set[str] = set()
+    for _, group in curves.sort_values("step").groupby("trial_id", sort=False):
+        arm = str(group["arm"].iloc[0])
+        axis.plot(group["step"], group[metric], marker=".", color=colours[arm], alpha=0.7,
+                  label=None if arm in labelled else arm)
+        labelled.add(arm)
+    axis.set_xlabel("optimizer step")
+    axis.set_ylabel(metric)
+    axis.set_title(f"{metric} per evaluation, one line per trial")
+    axis.grid(True, alpha=0.3)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return path

@@ -1,0 +1,92 @@
+"""Everything a finished (or running) study leaves for its readers, written into ``STUDY_DIR/report/``."""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+
+import pandas as pd
+
+from vlpet.analysis.pareto import pareto_front
+from vlpet.analysis.plots import curves_png, pareto_html, pareto_png
+from vlpet.analysis.results import export_frame, finished, is_local, load_curves, load_results, read_objectives
+from vlpet.analysis.tables import ablation_table, render_table
+
+REPORT_DIR = "report"
+TOP_COLUMNS = ["trial_id", "arm", "sampled", "seed", "metric", "trainable_pct", "step", "status", "wall_s"]
+
+
+def write_study_outputs(study_dir: str, out_dir: str | None = None, include_unfinished: bool = False) -> list[str]:
+    """results.csv/.parquet, pareto.png/.html, curves.png, ablation.md/.tex/.csv and report.html; returns the
+    paths written. With no finished trial yet it writes the results table and a report saying so."""
+    out_dir = out_dir or os.path.join(study_dir, REPORT_DIR)
+    if not is_local(out_dir):
+        raise ValueError(f"reports are written to a local directory, got {out_dir}")
+    os.makedirs(out_dir, exist_ok=True)
+    frame = load_results(study_dir)
+    objectives = read_objectives(study_dir)
+    written = [export_frame(frame, os.path.join(out_dir, "results.csv")),
+               export_frame(_parquet_safe(frame), os.path.join(out_dir, "results.parquet"))]
+    done = finished(frame, include_unfinished)
+    sections = [f"<h1>Study {html.escape(str(frame['study'].iloc[0]) if not frame.empty else study_dir)}</h1>",
+                f"<p>{len(frame)} trials: {_status_counts(frame)}. Counted below: {len(done)} "
+                f"{'reported' if include_unfinished else 'finished'} trials.</p>"]
+    if done.empty:
+        sections.append("<p>No trial has finished its budget yet: no frontier or table to show.</p>")
+    else:
+        written += [pareto_png(frame, os.path.join(out_dir, "pareto.png"), objectives, include_unfinished),
+                    pareto_html(frame, os.path.join(out_dir, "pareto.html"), objectives, include_unfinished)]
+        curves = load_curves(study_dir)
+        written.append(curves_png(curves, os.path.join(out_dir, "curves.png")))
+        table = ablation_table(frame, include_unfinished=include_unfinished)
+        for fmt, ext in (("md", "md"), ("latex", "tex"), ("csv", "csv")):
+            path = os.path.join(out_dir, f"ablation.{ext}")
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(render_table(table, fmt, caption="Ablation (mean ± std over seeds)"))
+            written.append(path)
+        front = pareto_front(frame, objectives, True, include_unfinished)
+        sections += ["<h2>Pareto frontier</h2>", _image(os.path.join(out_dir, "pareto.png")),
+                     "<p>Interactive version: <a href='pareto.html'>pareto.html</a></p>",
+                     front.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="–"),
+                     "<h2>Ablation table (mean ± std over seeds)</h2>", table.to_html(index=False, float_format=lambda v: f"{v:.2f}", na_rep="–"),
+                     "<h2>Top trials</h2>", _top(done, objectives).to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="–"),
+                     "<h2>Metric per evaluation</h2>", _image(os.path.join(out_dir, "curves.png"))]
+    failed = frame[frame["status"] == "ERROR"] if "status" in frame else frame.iloc[0:0]
+    if not failed.empty:
+        sections += ["<h2>Failed trials</h2>", failed[["trial_id", "sampled", "seed", "error"]].to_html(index=False)]
+    path = os.path.join(out_dir, "report.html")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("<!doctype html><html><head><meta charset='utf-8'><title>vlpet report</title>"
+                     "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;"
+                     "font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px}</style></head><body>"
+                     + "\n".join(sections) + "</body></html>")
+    written.append(path)
+    return written
+
+
+def _status_counts(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return "none yet"
+    return ", ".join(f"{n} {s}" for s, n in frame["status"].value_counts().items())
+
+
+def _top(frame: pd.DataFrame, objectives: dict[str, str], count: int = 10) -> pd.DataFrame:
+    primary, direction = next((c, d) for c, d in objectives.items() if c in frame)
+    ordered = frame.sort_values(primary, ascending=direction == "min").head(count)
+    return ordered[[c for c in TOP_COLUMNS if c in ordered]]
+
+
+def _image(path: str) -> str:
+    with open(path, "rb") as handle:
+        data = base64.b64encode(handle.read()).decode()
+    return f"<img style='max-width:100%' src='data:image/png;base64,{data}'/>"
+
+
+def _parquet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Parquet needs one type per column: mixed object columns become strings."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object:
+            out[column] = out[column].map(lambda v: None if v is None else str(v))
+    return out

@@ -1,0 +1,146 @@
+"""One row per trial (``load_results``) or per evaluation (``load_curves``) from study directories."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Iterable
+
+import pandas as pd
+
+from vlpet.errors import ConfigError
+from vlpet.study.store import StudyStore
+
+DEFAULT_OBJECTIVES = {"metric": "max", "trainable_pct": "min"}
+SPEC_FILE = "study.json"
+# Non-metric keys of an evaluation row (everything else numeric is a metric).
+ROW_KEYS = {"study", "trial_id", "config_key", "seed", "config", "sampled", "total_steps", "finished", "time",
+            "elapsed_s", "checkpoint", "metric_name", "epoch", "step"}
+BUDGET_KEYS = ("trainable_params", "total_params", "trainable_pct")
+PLACEMENT_SHORT = {"encoder": "enc", "decoder": "dec", "cross_attn": "xattn", "self_attn": "sattn", "value": "v"}
+
+
+def is_local(location: str) -> bool:
+    return "://" not in str(location)
+
+
+def placement_label(placement: Any) -> Any:
+    """``[encoder.attn, decoder.cross_attn.value]`` -> ``enc.attn+dec.xattn.v``."""
+    if not isinstance(placement, (list, tuple)):
+        return placement
+    return "+".join(".".join(PLACEMENT_SHORT.get(part, part) for part in site.split(".")) for site in placement)
+
+
+def _store(study_dir: str) -> StudyStore:
+    store = StudyStore(study_dir)
+    import pyarrow.fs as pafs
+
+    has_spec = store.fs.get_file_info(store._path(SPEC_FILE)).type == pafs.FileType.File
+    if not has_spec and not store.statuses() and not store.evaluations():
+        raise ConfigError(f"{study_dir} is not a study directory (no {SPEC_FILE}, no trials/ or results/)")
+    return store
+
+
+def read_spec(study_dir: str) -> dict[str, Any]:
+    store = _store(study_dir)
+    import pyarrow.fs as pafs
+
+    path = store._path(SPEC_FILE)
+    if store.fs.get_file_info(path).type == pafs.FileType.File:
+        return store._read_json(path)
+    return {"name": os.path.basename(os.path.normpath(str(study_dir))), "objectives": DEFAULT_OBJECTIVES}
+
+
+def read_objectives(study_dir: str) -> dict[str, str]:
+    return dict(read_spec(study_dir).get("objectives") or DEFAULT_OBJECTIVES)
+
+
+def _trial_row(study: str, status: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    config = dict((rows[-1]["config"] if rows else status.get("config")) or {})
+    sampled = dict((rows[-1].get("sampled") if rows else status.get("sampled")) or {})
+    record: dict[str, Any] = {"study": study, "trial_id": status.get("trial_id") or rows[-1]["trial_id"]}
+    record.update({k: v for k, v in config.items()})
+    record["placement"] = placement_label(config.get("placement"))
+    record["arm"] = sampled.get("arm", config.get("method"))
+    record["config_key"] = status.get("config_key") or (rows[-1]["config_key"] if rows else None)
+    record["seed"] = status.get("seed", config.get("seed"))
+    record["sampled"] = ", ".join(f"{k}={placement_label(v)}" for k, v in sampled.items())
+    record["setting"] = ", ".join(f"{k}={placement_label(v)}" for k, v in sampled.items() if k != "arm") or "–"
+    state = status.get("status") or ("RUNNING" if rows else "PENDING")
+    record.update(status=state, error=status.get("error"), finished=bool(rows) and bool(rows[-1].get("finished")))
+    if rows:
+        last = rows[-1]
+        record["metric_name"] = last.get("metric_name")
+        for key, value in last.items():
+            if key not in ROW_KEYS and (isinstance(value, (int, float)) or value is None) and not isinstance(value, bool):
+                record[key] = value
+                values = [r.get(key) for r in rows if isinstance(r.get(key), (int, float))]
+                if key not in BUDGET_KEYS and values:
+                    record[f"{key}_best"] = max(values)
+        record.update(step=last.get("step"), epoch=last.get("epoch"), total_steps=last.get("total_steps"),
+                      checkpoint=last.get("checkpoint"))
+    started, ended = status.get("started"), status.get("ended")
+    wall = (ended - started) if started and ended else (rows[-1].get("elapsed_s") if rows else None)
+    resources = status.get("resources") or {}
+    workers = float(resources.get("workers", 1) or 1)
+    record["wall_s"] = wall
+    record["cpu_hours"] = wall * workers * float(resources.get("cpus_per_worker", 1)) / 3600 if wall else None
+    record["gpu_hours"] = wall * workers * float(resources.get("gpus_per_worker", 0)) / 3600 if wall else None
+    record["startup_s"] = status.get("startup_s")
+    return record
+
+
+def load_results(*study_dirs: str) -> pd.DataFrame:
+    """Every trial of the given studies, one row each (a ``study`` column tells them apart)."""
+    if not study_dirs:
+        raise ConfigError("give at least one study directory")
+    records = []
+    for study_dir in study_dirs:
+        store = _store(study_dir)
+        study = read_spec(study_dir).get("name")
+        statuses = {s["trial_id"]: s for s in store.statuses()}
+        evaluations: dict[str, list] = {}
+        for row in store.evaluations():
+            evaluations.setdefault(row["trial_id"], []).append(row)
+        for trial_id in sorted(set(statuses) | set(evaluations)):
+            rows = sorted(evaluations.get(trial_id, []), key=lambda r: r["step"])
+            records.append(_trial_row(study, statuses.get(trial_id, {"trial_id": trial_id}), rows))
+    return pd.DataFrame.from_records(records)
+
+
+def finished(frame: pd.DataFrame, include_unfinished: bool = False) -> pd.DataFrame:
+    """Trials that completed their budget (all reported trials with ``include_unfinished``)."""
+    if frame.empty:
+        return frame
+    if include_unfinished:
+        return frame[frame["metric"].notna()] if "metric" in frame else frame.iloc[0:0]
+    return frame[frame["finished"].astype(bool)]
+
+
+def load_curves(*study_dirs: str) -> pd.DataFrame:
+    """Every evaluation of every trial: one row per (trial, step), for metric-vs-step plots."""
+    records = []
+    for study_dir in study_dirs:
+        store = _store(study_dir)
+        study = read_spec(study_dir).get("name")
+        for row in store.evaluations():
+            flat = {k: v for k, v in row.items() if k not in ("config", "sampled")}
+            sampled = row.get("sampled") or {}
+            flat.update(study=study, arm=sampled.get("arm", (row.get("config") or {}).get("method")),
+                        label=", ".join(f"{k}={placement_label(v)}" for k, v in sampled.items()))
+            records.append(flat)
+    return pd.DataFrame.from_records(records)
+
+
+def export_frame(frame: pd.DataFrame, path: str) -> str:
+    """Write a frame as CSV or Parquet (by the file's extension)."""
+    if path.endswith(".parquet"):
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False)
+    return path
+
+
+def columns_exist(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"unknown {what} column(s) {missing}; available: {', '.join(map(str, frame.columns))}")
