@@ -18,8 +18,10 @@ $(VENV)/.installed: pyproject.toml $(BIN)/activate
 
 venv: $(VENV)/.installed
 
+# The quickstart study on an embedded local Ray; each run gets its own study directory under runs/.
+QUICKSTART_DIR ?= runs/quickstart-$(shell date +%Y%m%d-%H%M%S)
 quickstart: venv
-	$(BIN)/vlpet quickstart
+	$(BIN)/vlpet run search_spaces/quickstart.yaml --storage $(QUICKSTART_DIR)
 
 test: venv
 	$(BIN)/python -m pytest -q

@@ -36,7 +36,7 @@ def data(tmp_path_factory):
 
 def test_grid_study_runs_every_point_for_every_seed_and_keeps_its_own_results(ray_session, data, tmp_path):
     spec = load_study(write_study(tmp_path, data))
-    outcome = run_study(spec, verbose=0, write_outputs=False)
+    outcome = run_study(spec, verbose=0)                                   # ends by writing the report
     store = StudyStore(outcome.study_dir)
     statuses = store.statuses()
     assert len(statuses) == 4 and {s["status"] for s in statuses} == {"TERMINATED"}
@@ -52,6 +52,10 @@ def test_grid_study_runs_every_point_for_every_seed_and_keeps_its_own_results(ra
         assert status["resumed_from_step"] is None and status["restarts"] == 0
     small, large = (next(r for r in store.evaluations() if r["config"]["granularity"] == g) for g in ("small", "large"))
     assert large["trainable_params"] > small["trainable_params"]
+    report = os.path.join(outcome.study_dir, "report")
+    assert sorted(os.path.basename(p) for p in outcome.outputs) == sorted(os.listdir(report))
+    assert {"report.html", "pareto.png", "ablation.md", "results.csv"} <= set(os.listdir(report))
+    assert all(s.get("startup_s", 0) > 0 for s in statuses)
 
 
 def test_optuna_study_sees_the_seed_mean_of_each_configuration(ray_session, data, tmp_path):
