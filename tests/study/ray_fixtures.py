@@ -1,8 +1,16 @@
-"""One local Ray for the study tests of a module, and tiny study files on the miniature quickstart data."""
+"""One local Ray for the study tests of a module, real head nodes (`ray start --head`), and tiny study files on
+the miniature quickstart data."""
 
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import yaml
@@ -35,3 +43,48 @@ def write_study(directory: Path, data_dir: Path, name: str = "tiny", **overrides
 
 def mini_data(root: Path) -> Path:
     return write_mini_quickstart(root / "mini")
+
+
+BIN = os.path.dirname(sys.executable)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_status(url: str, token: str | None = None) -> int:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except (urllib.error.URLError, OSError):
+        return 0                                                   # not listening yet
+
+
+def start_head(root, token_file, gcs_port, dashboard_port):
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "RAY_AUTH_MODE": "token",
+           "RAY_AUTH_TOKEN_PATH": str(token_file), "RAY_USAGE_STATS_ENABLED": "0"}
+    process = subprocess.Popen(
+        [os.path.join(BIN, "ray"), "start", "--head", "--block", f"--port={gcs_port}", "--num-cpus=2",
+         "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}", f"--temp-dir={root / 'ray'}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while http_status(f"http://127.0.0.1:{dashboard_port}/api/version", token_file.read_text()) != 200:
+        if process.poll() is not None or time.time() > deadline:
+            stop_head(process)
+            raise AssertionError("the head node did not come up")
+        time.sleep(1)
+    return process
+
+
+def stop_head(process):
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+            process.wait(timeout=30)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass

@@ -3,41 +3,15 @@ Ray Jobs API with `vlpet submit`, is followed with `vlpet status` / `vlpet logs`
 
 from __future__ import annotations
 
-import os
 import secrets
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 
 import pytest
 
-from tests.study.ray_fixtures import mini_data, write_study
+from tests.study.ray_fixtures import free_port, http_status, mini_data, start_head, stop_head, write_study
 from vlpet.cli import main
 from vlpet.study.store import StudyStore
 
 pytestmark = pytest.mark.slow
-BIN = os.path.dirname(sys.executable)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def http_status(url: str, token: str | None = None) -> int:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-    except (urllib.error.URLError, OSError):
-        return 0                                                   # not listening yet
 
 
 @pytest.fixture(scope="module")
@@ -47,29 +21,11 @@ def head(tmp_path_factory):
     token_file = root / "auth_token"
     token_file.write_text(secrets.token_hex(32))
     dashboard = free_port()
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "RAY_AUTH_MODE": "token",
-           "RAY_AUTH_TOKEN_PATH": str(token_file), "RAY_USAGE_STATS_ENABLED": "0"}
-    process = subprocess.Popen(
-        [os.path.join(BIN, "ray"), "start", "--head", "--block", f"--port={free_port()}", "--num-cpus=2",
-         "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", f"--temp-dir={root / 'ray'}"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    address = f"http://127.0.0.1:{dashboard}"
+    process = start_head(root, token_file, free_port(), dashboard)
     try:
-        deadline = time.time() + 120
-        while http_status(f"{address}/api/version", token_file.read_text()) != 200:
-            assert process.poll() is None and time.time() < deadline, "the head node did not come up"
-            time.sleep(1)
-        yield {"address": address, "token_file": str(token_file), "root": root}
+        yield {"address": f"http://127.0.0.1:{dashboard}", "token_file": str(token_file), "root": root}
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(process.pid, signal.SIGKILL)                 # anything of the group still alive
-        except ProcessLookupError:
-            pass
+        stop_head(process)
 
 
 def test_the_jobs_api_refuses_requests_without_the_token(head):

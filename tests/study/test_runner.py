@@ -3,6 +3,7 @@ store, ASHA-stopped trials, NaN trials, a killed trial process, and multi-worker
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -12,9 +13,11 @@ import time
 from collections import Counter
 
 import optuna
+import pandas as pd
 import pytest
 
 from tests.study.ray_fixtures import mini_data, start_local_ray, write_study
+from vlpet.analysis import ablation_table, load_results
 from vlpet.study.runner import resume_study, run_study
 from vlpet.study.spec import load_study
 from vlpet.study.store import StudyStore
@@ -196,3 +199,9 @@ def test_resume_after_the_driver_is_killed_keeps_finished_trials(ray_session, da
             assert status["resumed_from_step"] is not None and status["resumed_from_step"] >= 6
         if status["status"] != "TERMINATED":
             assert status["status"] == "STOPPED" and "interrupted" in status["error"]
+    # The exported table equals that of the same study run without interruption.
+    uninterrupted = run_study(dataclasses.replace(load_study(path), storage=str(tmp_path / "straight")), verbose=0,
+                              write_outputs=False)
+    tables = [ablation_table(load_results(d), by=["arm", "seed"]).drop(columns=["arm"])
+              for d in (study_dir, uninterrupted.study_dir)]
+    pd.testing.assert_frame_equal(*tables)

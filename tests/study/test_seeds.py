@@ -7,12 +7,12 @@ from ray.tune.search.optuna import OptunaSearch
 from vlpet.study.seeds import GridSearcher, SeedRepeater
 
 
-def optuna_search(suggest, study):
+def optuna_search(suggest, study, points=None):
     def space(trial):
         suggest(trial)                                   # a define-by-run space returns nothing
 
     return OptunaSearch(space, metric=["metric", "trainable_pct"], mode=["max", "min"],
-                        sampler=optuna.samplers.RandomSampler(seed=0), study_name=study)
+                        sampler=optuna.samplers.RandomSampler(seed=0), study_name=study, points_to_evaluate=points)
 
 
 def test_each_configuration_runs_per_seed_and_optuna_sees_the_seed_mean():
@@ -61,3 +61,14 @@ def test_state_round_trips_for_resume(objectives):
     restored = SeedRepeater(GridSearcher([{"g": "a"}]), seeds=[1, 2], objectives=objectives)
     restored.set_state(repeater.get_state())
     assert restored.suggest("b") == {"g": "a", "seed": 2}
+
+
+def test_a_repeat_drawn_while_its_configuration_runs_waits_for_that_result():
+    search = optuna_search(lambda t: t.suggest_categorical("arm", ["full", "lora"]), "waiting",
+                           points=[{"arm": "full"}, {"arm": "full"}, {"arm": "lora"}])
+    repeater = SeedRepeater(search, seeds=[1], objectives=["metric", "trainable_pct"])
+    assert repeater.suggest("a") == {"arm": "full", "seed": 1}
+    assert repeater.suggest("b") == {"arm": "lora", "seed": 1}           # the second "full" is not trained
+    repeater.on_trial_complete("a", {"metric": 40.0, "trainable_pct": 100.0})
+    told = [t.values for t in search._ot_study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert told == [[40.0, 100.0], [40.0, 100.0]]                           # the waiting repeat got the result

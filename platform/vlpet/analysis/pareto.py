@@ -10,7 +10,7 @@ from optuna.study._multi_objective import _is_pareto_front
 from vlpet.analysis.results import DEFAULT_OBJECTIVES, columns_exist, finished
 from vlpet.errors import ConfigError
 
-DESCRIPTIVE = ("study", "arm", "method", "granularity", "bottleneck", "gate_bottleneck", "heads", "placement", "lr",
+DESCRIPTIVE = ("study", "arm", "setting", "method", "granularity", "bottleneck", "gate_bottleneck", "heads", "placement", "lr",
                "backbone", "sampled", "metric_name")
 
 

@@ -115,7 +115,9 @@ def submit_study(study_path: str, address: str | None, storage: str | None = Non
     if smoke:
         command.append("--smoke")
     jobs = client(address, insecure)
-    env = {STUDY_ENV: study_text, "TOKENIZERS_PARALLELISM": "false", **(extra_env or {})}
+    from vlpet.study.runner import WORKER_ENV
+
+    env = {STUDY_ENV: study_text, **WORKER_ENV, **(extra_env or {})}
     job_id = jobs.submit_job(
         entrypoint=shlex.join(command),
         runtime_env={"working_dir": root, "excludes": UPLOAD_EXCLUDES, "py_modules": [os.path.join(root, "platform", "vlpet")],

@@ -12,7 +12,6 @@ Study directory (the spec's ``storage``)::
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import uuid
@@ -29,6 +28,8 @@ from vlpet.study.trainable import DRIVER_CPU, make_trial_function
 
 SPEC_FILE = "study.json"
 TUNE_NAME = "tune"
+# Quiet trial processes: no per-trial weight-loading progress bars or tokenizer fork warnings in the study log.
+WORKER_ENV = {"TRANSFORMERS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
 @dataclass
@@ -79,9 +80,15 @@ def connect_ray(address: str | None, num_cpus: int | None = None) -> str | None:
     """Join ``address`` or start an embedded local Ray (dashboard on 127.0.0.1); returns the dashboard URL."""
     import ray
 
+    for key, value in WORKER_ENV.items():                      # inherited by the trial processes
+        os.environ.setdefault(key, value)
     if ray.is_initialized():
         return _dashboard_url()
     if address:
+        from vlpet.study.jobs import auth_token
+
+        if address != "auto" and auth_token():
+            os.environ.setdefault("RAY_AUTH_MODE", "token")   # an explicit address never enables it on its own
         context = ray.init(address=address, log_to_driver=True)
     else:
         context = ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=True,

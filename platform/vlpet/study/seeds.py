@@ -58,6 +58,8 @@ class SeedRepeater(Searcher):
         self.open_group: str | None = None
         self.known: dict[str, dict[str, float]] = {}     # finished configuration -> its seed mean ({} = failed)
         self.aliases: dict[str, str] = {}                # group id -> the inner searcher's id for it
+        self.running: set[str] = set()                   # configurations being trained now
+        self.waiting: dict[str, list[str]] = {}          # running configuration -> repeats drawn meanwhile
 
     def set_search_properties(self, metric, mode, config, **spec) -> bool:
         return self.searcher.set_search_properties(metric, mode, config, **spec)
@@ -84,10 +86,16 @@ class SeedRepeater(Searcher):
             config = self.searcher.suggest(ask_id)
             if config is None or config == Searcher.FINISHED:
                 return config
-            known = self.known.get(_config_id(config))
+            config_id = _config_id(config)
+            known = self.known.get(config_id)
+            running = config_id in self.running and attempt < max_repeats - 1
+            if running:                                          # told when the running one ends
+                self.waiting.setdefault(config_id, []).append(ask_id)
+                continue
             if known is None or attempt == max_repeats - 1:      # new, or the searcher only repeats itself
                 if ask_id != trial_id:
                     self.aliases[trial_id] = ask_id
+                self.running.add(config_id)
                 return config
             self.searcher.on_trial_complete(ask_id, result=known if known else None, error=not known)
         return Searcher.FINISHED
@@ -106,18 +114,17 @@ class SeedRepeater(Searcher):
             return
         usable = [e["result"] for e in entries if e["result"] and all(_finite(e["result"].get(m)) for m in self.objectives)]
         inner_id = self.aliases.get(group_id, group_id)
-        if not usable:
-            self.known[_config_id(group["config"])] = {}
-            self.searcher.on_trial_complete(inner_id, result=None, error=True)
-            return
-        mean = {m: sum(float(r[m]) for r in usable) / len(usable) for m in self.objectives}
-        self.known[_config_id(group["config"])] = mean
-        self.searcher.on_trial_complete(inner_id, result=mean)
+        config_id = _config_id(group["config"])
+        mean = {m: sum(float(r[m]) for r in usable) / len(usable) for m in self.objectives} if usable else {}
+        self.known[config_id] = mean
+        self.running.discard(config_id)
+        for ask_id in [inner_id, *self.waiting.pop(config_id, [])]:
+            self.searcher.on_trial_complete(ask_id, result=mean or None, error=not mean)
 
     # Tune saves wrappers (objects with a ``searcher``) through get_state/set_state and the innermost searcher
     # through its own save/restore, so only this wrapper's bookkeeping goes here.
     def get_state(self) -> dict[str, Any]:
-        return {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k in ("groups", "trial_group", "open_group", "seeds", "known", "aliases")}
+        return {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k in ("groups", "trial_group", "open_group", "seeds", "known", "aliases", "running", "waiting")}
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
