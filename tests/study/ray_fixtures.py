@@ -4,10 +4,12 @@ the miniature quickstart data."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -66,18 +68,22 @@ def http_status(url: str, token: str | None = None) -> int:
 
 
 def start_head(root, token_file, gcs_port, dashboard_port):
+    """``ray start --head --block`` on 127.0.0.1 with token authentication, in its own process group; its temp
+    dir is short because Ray's socket paths must fit in 107 bytes."""
+    ray_dir = tempfile.mkdtemp(prefix="vlray-")
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "RAY_AUTH_MODE": "token",
            "RAY_AUTH_TOKEN_PATH": str(token_file), "RAY_USAGE_STATS_ENABLED": "0"}
     process = subprocess.Popen(
         [os.path.join(BIN, "ray"), "start", "--head", "--block", f"--port={gcs_port}", "--num-cpus=2",
-         "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}", f"--temp-dir={root / 'ray'}"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+         "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}", f"--temp-dir={ray_dir}"],
+        env=env, stdout=open(root / "ray-start.log", "ab"), stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.time() + 120
     while http_status(f"http://127.0.0.1:{dashboard_port}/api/version", token_file.read_text()) != 200:
         if process.poll() is not None or time.time() > deadline:
             stop_head(process)
-            raise AssertionError("the head node did not come up")
+            raise AssertionError("the head node did not come up:\n" + (root / "ray-start.log").read_text()[-3000:])
         time.sleep(1)
+    process.ray_dir = ray_dir
     return process
 
 
@@ -88,3 +94,4 @@ def stop_head(process):
             process.wait(timeout=30)
         except (ProcessLookupError, subprocess.TimeoutExpired):
             pass
+    shutil.rmtree(getattr(process, "ray_dir", ""), ignore_errors=True)

@@ -4,6 +4,7 @@ store, ASHA-stopped trials, NaN trials, a killed trial process, and multi-worker
 from __future__ import annotations
 
 import dataclasses
+import glob
 import os
 import signal
 import subprocess
@@ -104,7 +105,9 @@ def test_a_killed_trial_process_restarts_from_its_last_checkpoint(ray_session, d
         deadline = time.time() + 300
         while time.time() < deadline and not killed:
             for status in store.statuses():
-                if status.get("pid") and store.evaluations(status["trial_id"]):
+                # Kill once the first evaluation's checkpoint has reached Tune's storage.
+                persisted = glob.glob(str(tmp_path / "kill" / "tune" / f"*{status['trial_id']}*" / "checkpoint_*"))
+                if status.get("pid") and store.evaluations(status["trial_id"]) and persisted:
                     os.kill(status["pid"], signal.SIGKILL)
                     killed.update(status)
                     return
@@ -202,6 +205,6 @@ def test_resume_after_the_driver_is_killed_keeps_finished_trials(ray_session, da
     # The exported table equals that of the same study run without interruption.
     uninterrupted = run_study(dataclasses.replace(load_study(path), storage=str(tmp_path / "straight")), verbose=0,
                               write_outputs=False)
-    tables = [ablation_table(load_results(d), by=["arm", "seed"]).drop(columns=["arm"])
-              for d in (study_dir, uninterrupted.study_dir)]
+    tables = [ablation_table(load_results(d), by=["arm", "seed"]).drop(columns=["arm"]).sort_values("seed")
+              .reset_index(drop=True) for d in (study_dir, uninterrupted.study_dir)]
     pd.testing.assert_frame_equal(*tables)
