@@ -189,7 +189,10 @@ def run_study(spec: StudySpec, address: str | None = None, verbose: int = 1, wri
         _trainable(spec, study_dir),
         tune_config=ray.tune.TuneConfig(search_alg=search, scheduler=_scheduler(spec), num_samples=num_samples,
                                         metric=spec.primary_metric[0], mode=spec.primary_metric[1],
-                                        max_concurrent_trials=spec.max_concurrent, time_budget_s=spec.time_budget_s),
+                                        max_concurrent_trials=spec.max_concurrent, time_budget_s=spec.time_budget_s,
+                                        # one-worker trials run in their Tune actor: reusing it for the next trial
+                                        # saves the process start and the torch/transformers imports
+                                        reuse_actors=int(spec.resources["workers"]) <= 1),
         run_config=_run_config(spec, study_dir, verbose),
     )
     return _fit(tuner, spec, study_dir, dashboard, write_outputs)

@@ -29,7 +29,7 @@ from vlpet.trial_config import TrialConfig
 
 RESTORED = "restored"
 DRIVER_CPU = 0.01          # a Train driver only waits on its workers; the workers hold the trial's CPUs/GPUs
-DEFAULT_MAX_FAILURES = 2
+_TRIALS_IN_PROCESS = 0     # trials this process has started (Tune reuses one-worker trial actors)
 
 
 def trial_config_for(spec: StudySpec, sampled: dict[str, Any], seed: int) -> TrialConfig:
@@ -104,6 +104,7 @@ def train_worker(payload: dict[str, Any], in_train: bool) -> None:
     from vlpet.train.data_pipeline import TrialData
     from vlpet.train.loop import run_trial
 
+    entered = time.time()
     config = TrialConfig.from_dict(payload["trial"])
     torch.set_num_threads(max(1, int(payload["cpus"])))
     runtime = _train_runtime(config.precision) if in_train else None
@@ -136,11 +137,16 @@ def train_worker(payload: dict[str, Any], in_train: bool) -> None:
         if runtime:
             runtime.report_barrier = lambda: ray.train.report({}, checkpoint=None)
         def ready() -> None:
-            # Start-up: from this process's launch by Ray to the first training step (imports, data, model).
+            # Start-up: from this process's launch by Ray (or, in a reused actor, from this trial's start) to the
+            # first training step: imports, data, model.
+            global _TRIALS_IN_PROCESS
             if rank == 0:
                 import psutil
 
-                store.update_status(payload["trial_id"], startup_s=time.time() - psutil.Process().create_time())
+                since = psutil.Process().create_time() if _TRIALS_IN_PROCESS == 0 else entered
+                store.update_status(payload["trial_id"], startup_s=time.time() - since,
+                                    reused_process=_TRIALS_IN_PROCESS > 0)
+            _TRIALS_IN_PROCESS += 1
 
         run_trial(config, work_dir, report=report if rank == 0 else None, runtime=runtime, data=data, on_ready=ready)
         if rank == 0:
