@@ -5,8 +5,11 @@ from __future__ import annotations
 import base64
 import html
 import os
+import shutil
+import tempfile
 
 import pandas as pd
+import pyarrow.fs as pafs
 
 from vlpet.analysis.pareto import pareto_front
 from vlpet.analysis.plots import curves_png, pareto_html, pareto_png
@@ -19,11 +22,26 @@ TOP_COLUMNS = ["trial_id", "arm", "sampled", "seed", "metric", "trainable_pct", 
 
 def write_study_outputs(study_dir: str, out_dir: str | None = None, include_unfinished: bool = False) -> list[str]:
     """results.csv/.parquet, pareto.png/.html, curves.png, ablation.md/.tex/.csv and report.html; returns the
-    paths written. With no finished trial yet it writes the results table and a report saying so."""
-    out_dir = out_dir or os.path.join(study_dir, REPORT_DIR)
-    if not is_local(out_dir):
-        raise ValueError(f"reports are written to a local directory, got {out_dir}")
-    os.makedirs(out_dir, exist_ok=True)
+    paths written (URIs when the report goes to cloud storage: it is staged locally and uploaded).
+
+    Never fails on what the study holds: with no finished trial yet it writes the results table and a report
+    saying so; objectives it cannot plot or whose columns no trial reported are named in the report instead."""
+    target = out_dir or f"{str(study_dir).rstrip('/')}/{REPORT_DIR}"
+    if is_local(target):
+        os.makedirs(target, exist_ok=True)
+        return _write_outputs(study_dir, target, include_unfinished)
+    staging = tempfile.mkdtemp(prefix="vlpet-report-")
+    try:
+        names = [os.path.basename(p) for p in _write_outputs(study_dir, staging, include_unfinished)]
+        filesystem, root = pafs.FileSystem.from_uri(target)
+        filesystem.create_dir(root, recursive=True)
+        pafs.copy_files(staging, root, destination_filesystem=filesystem)
+        return [f"{target.rstrip('/')}/{name}" for name in names]
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_outputs(study_dir: str, out_dir: str, include_unfinished: bool) -> list[str]:
     frame = load_results(study_dir)
     objectives = read_objectives(study_dir)
     written = [export_frame(frame, os.path.join(out_dir, "results.csv")),
@@ -35,23 +53,11 @@ def write_study_outputs(study_dir: str, out_dir: str | None = None, include_unfi
     if done.empty:
         sections.append("<p>No trial has finished its budget yet: no frontier or table to show.</p>")
     else:
-        written += [pareto_png(frame, os.path.join(out_dir, "pareto.png"), objectives, include_unfinished),
-                    pareto_html(frame, os.path.join(out_dir, "pareto.html"), objectives, include_unfinished)]
+        sections += _frontier_section(frame, objectives, out_dir, include_unfinished, written)
+        sections += _table_section(frame, done, objectives, out_dir, include_unfinished, written)
         curves = load_curves(study_dir)
         written.append(curves_png(curves, os.path.join(out_dir, "curves.png")))
-        table = ablation_table(frame, include_unfinished=include_unfinished)
-        for fmt, ext in (("md", "md"), ("latex", "tex"), ("csv", "csv")):
-            path = os.path.join(out_dir, f"ablation.{ext}")
-            with open(path, "w", encoding="utf-8") as handle:
-                handle.write(render_table(table, fmt, caption="Ablation (mean ± std over seeds)"))
-            written.append(path)
-        front = pareto_front(frame, objectives, True, include_unfinished)
-        sections += ["<h2>Pareto frontier</h2>", _image(os.path.join(out_dir, "pareto.png")),
-                     "<p>Interactive version: <a href='pareto.html'>pareto.html</a></p>",
-                     front.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="–"),
-                     "<h2>Ablation table (mean ± std over seeds)</h2>", table.to_html(index=False, float_format=lambda v: f"{v:.2f}", na_rep="–"),
-                     "<h2>Top trials</h2>", _top(done, objectives).to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="–"),
-                     "<h2>Metric per evaluation</h2>", _image(os.path.join(out_dir, "curves.png"))]
+        sections += ["<h2>Metric per evaluation</h2>", _image(os.path.join(out_dir, "curves.png"))]
     failed = frame[frame["status"] == "ERROR"] if "status" in frame else frame.iloc[0:0]
     if not failed.empty:
         sections += ["<h2>Failed trials</h2>", failed[["trial_id", "sampled", "seed", "error"]].to_html(index=False)]
@@ -65,6 +71,41 @@ def write_study_outputs(study_dir: str, out_dir: str | None = None, include_unfi
     return written
 
 
+def _unusable(frame: pd.DataFrame, objectives: dict[str, str]) -> str | None:
+    """Why no frontier can be drawn for ``objectives`` (None when it can)."""
+    missing = [c for c in objectives if c not in frame.columns]
+    if missing:
+        return f"no trial reported the objective column(s) {', '.join(missing)}"
+    if "min" not in objectives.values() or "max" not in objectives.values():
+        return f"the plot needs one objective to minimise and one to maximise, the study has {objectives}"
+    return None
+
+
+def _frontier_section(frame, objectives, out_dir, include_unfinished, written) -> list[str]:
+    problem = _unusable(frame, objectives)
+    if problem:
+        return ["<h2>Pareto frontier</h2>", f"<p>No frontier plot: {html.escape(problem)}.</p>"]
+    written += [pareto_png(frame, os.path.join(out_dir, "pareto.png"), objectives, include_unfinished),
+                pareto_html(frame, os.path.join(out_dir, "pareto.html"), objectives, include_unfinished)]
+    front = pareto_front(frame, objectives, True, include_unfinished)
+    return ["<h2>Pareto frontier</h2>", _image(os.path.join(out_dir, "pareto.png")),
+            "<p>Interactive version: <a href='pareto.html'>pareto.html</a></p>",
+            front.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="–")]
+
+
+def _table_section(frame, done, objectives, out_dir, include_unfinished, written) -> list[str]:
+    table = ablation_table(frame, include_unfinished=include_unfinished)
+    for fmt, ext in (("md", "md"), ("latex", "tex"), ("csv", "csv")):
+        path = os.path.join(out_dir, f"ablation.{ext}")
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(render_table(table, fmt, caption="Ablation (mean ± std over seeds)"))
+        written.append(path)
+    return ["<h2>Ablation table (mean ± std over seeds)</h2>",
+            table.to_html(index=False, float_format=lambda v: f"{v:.2f}", na_rep="–"),
+            "<h2>Top trials</h2>", _top(done, objectives).to_html(index=False, float_format=lambda v: f"{v:.3f}",
+                                                                   na_rep="–")]
+
+
 def _status_counts(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "none yet"
@@ -72,7 +113,7 @@ def _status_counts(frame: pd.DataFrame) -> str:
 
 
 def _top(frame: pd.DataFrame, objectives: dict[str, str], count: int = 10) -> pd.DataFrame:
-    primary, direction = next((c, d) for c, d in objectives.items() if c in frame)
+    primary, direction = next(((c, d) for c, d in objectives.items() if c in frame), ("metric", "max"))
     ordered = frame.sort_values(primary, ascending=direction == "min").head(count)
     return ordered[[c for c in TOP_COLUMNS if c in ordered]]
 

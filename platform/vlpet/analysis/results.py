@@ -16,6 +16,8 @@ SPEC_FILE = "study.json"
 ROW_KEYS = {"study", "trial_id", "config_key", "seed", "config", "sampled", "total_steps", "finished", "time",
             "elapsed_s", "checkpoint", "metric_name", "epoch", "step"}
 BUDGET_KEYS = ("trainable_params", "total_params", "trainable_pct")
+# Costs and counters: only their final value is kept (a "best" of them, taken as the maximum, would mislead).
+NOT_SCORES = (*BUDGET_KEYS, "train_step_s", "samples_per_s", "peak_mem_bytes", "n_examples", "startup_s")
 PLACEMENT_SHORT = {"encoder": "enc", "decoder": "dec", "cross_attn": "xattn", "self_attn": "sattn", "value": "v"}
 
 
@@ -31,11 +33,15 @@ def placement_label(placement: Any) -> Any:
 
 
 def _store(study_dir: str) -> StudyStore:
-    store = StudyStore(study_dir)
+    """The study's store; ConfigError unless it holds study.json, trials/ or results/ (checked without reading
+    the evaluations, which on cloud storage may be thousands of objects)."""
     import pyarrow.fs as pafs
 
-    has_spec = store.fs.get_file_info(store._path(SPEC_FILE)).type == pafs.FileType.File
-    if not has_spec and not store.statuses() and not store.evaluations():
+    from vlpet.study.store import RESULTS, TRIALS
+
+    store = StudyStore(study_dir)
+    kinds = {name: store.fs.get_file_info(store._path(name)).type for name in (SPEC_FILE, TRIALS, RESULTS)}
+    if kinds[SPEC_FILE] != pafs.FileType.File and pafs.FileType.Directory not in (kinds[TRIALS], kinds[RESULTS]):
         raise ConfigError(f"{study_dir} is not a study directory (no {SPEC_FILE}, no trials/ or results/)")
     return store
 
@@ -64,7 +70,8 @@ def _trial_row(study: str, status: dict[str, Any], rows: list[dict[str, Any]]) -
     record["config_key"] = status.get("config_key") or (rows[-1]["config_key"] if rows else None)
     record["seed"] = status.get("seed", config.get("seed"))
     record["sampled"] = ", ".join(f"{k}={placement_label(v)}" for k, v in sampled.items())
-    record["setting"] = ", ".join(f"{k}={placement_label(v)}" for k, v in sampled.items() if k != "arm") or "–"
+    record["setting"] = ", ".join(f"{k}={placement_label(v)}" for k, v in sampled.items()
+                                  if k not in ("arm", "seed")) or "–"
     state = status.get("status") or ("RUNNING" if rows else "PENDING")
     record.update(status=state, error=status.get("error"), finished=bool(rows) and bool(rows[-1].get("finished")))
     if rows:
@@ -74,7 +81,7 @@ def _trial_row(study: str, status: dict[str, Any], rows: list[dict[str, Any]]) -
             if key not in ROW_KEYS and (isinstance(value, (int, float)) or value is None) and not isinstance(value, bool):
                 record[key] = value
                 values = [r.get(key) for r in rows if isinstance(r.get(key), (int, float))]
-                if key not in BUDGET_KEYS and values:
+                if key not in NOT_SCORES and values:
                     record[f"{key}_best"] = max(values)
         record.update(step=last.get("step"), epoch=last.get("epoch"), total_steps=last.get("total_steps"),
                       checkpoint=last.get("checkpoint"))

@@ -66,9 +66,10 @@ def _factor_names(table: pd.DataFrame) -> list[str]:
             and c[:-5] not in metrics]
 
 
-def _ranks(values: pd.Series) -> dict[int, int]:
-    """Position -> 1 (best) or 2 (second best) by value, higher is better; ties share the rank."""
-    distinct = sorted({round(v, 6) for v in values if isinstance(v, float) and not math.isnan(v)}, reverse=True)
+def _ranks(values: pd.Series, direction: str = "max") -> dict[int, int]:
+    """Position -> 1 (best) or 2 (second best) by value in ``direction`` (max|min); ties share the rank."""
+    distinct = sorted({round(v, 6) for v in values if isinstance(v, float) and not math.isnan(v)},
+                      reverse=direction == "max")
     ranks = {}
     for position, value in enumerate(values):
         if isinstance(value, float) and not math.isnan(value) and round(value, 6) in distinct[:2]:
@@ -88,18 +89,31 @@ def _cell(mean: float, std: float, style: str, rank: int | None, digits: int) ->
     return f"\\underline{{{text}}}" if rank == 2 else text
 
 
+def _mark(text: str, fmt: str, rank: int | None) -> str:
+    if fmt == "md":
+        return f"**{text}**" if rank == 1 else f"<u>{text}</u>" if rank == 2 else text
+    return f"\\textbf{{{text}}}" if rank == 1 else f"\\underline{{{text}}}" if rank == 2 else text
+
+
 def _factor_text(value, fmt: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–" if fmt == "md" else "--"
     return str(value)
 
 
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
 def _latex_escape(text: str) -> str:
-    return re.sub(r"([_&%#$])", r"\\\1", str(text))
+    return "".join(_LATEX_SPECIAL.get(char, char) for char in str(text))
 
 
-def render_table(table: pd.DataFrame, fmt: str = "md", digits: int = 2, caption: str | None = None) -> str:
-    """Markdown, LaTeX (booktabs), CSV or JSON text of an :func:`ablation_table`."""
+def render_table(table: pd.DataFrame, fmt: str = "md", digits: int = 2, caption: str | None = None,
+                 directions: dict[str, str] | None = None) -> str:
+    """Markdown, LaTeX (booktabs), CSV or JSON text of an :func:`ablation_table`. Per column the best value is
+    bold and the second best underlined, in the column's direction: ``directions`` maps a metric to max|min
+    (default max: task metrics are higher-is-better); the trainable % is lower-is-better."""
     if fmt not in FORMATS:
         raise ConfigError(f"format {fmt!r} is not allowed; allowed: {', '.join(FORMATS)}")
     if fmt == "csv":
@@ -107,14 +121,17 @@ def render_table(table: pd.DataFrame, fmt: str = "md", digits: int = 2, caption:
     if fmt == "json":
         return table.to_json(orient="records", indent=1)
     factors, metrics = _factor_names(table), _metric_names(table)
-    ranks = {m: _ranks(table[f"{m}_mean"].astype(float)) for m in metrics}
+    directions = directions or {}
+    ranks = {m: _ranks(table[f"{m}_mean"].astype(float), directions.get(m, "max")) for m in metrics}
+    pct_ranks = _ranks(table["trainable_pct"].astype(float), "min") if "trainable_pct" in table else {}
     header = [*factors, *[("avg" if m == "metric" else m) for m in metrics], "trainable %", "n"]
     body = []
     for position, (_, row) in enumerate(table.iterrows()):
         cells = [_factor_text(row[f], fmt) for f in factors]
         cells += [_cell(row[f"{m}_mean"], row[f"{m}_std"], fmt, ranks[m].get(position), digits) for m in metrics]
         pct = row.get("trainable_pct")
-        cells += [f"{pct:.2f}" if pct == pct and pct is not None else "–", str(int(row["n"]))]
+        cells += [_mark(f"{pct:.2f}", fmt, pct_ranks.get(position)) if pct == pct and pct is not None
+                  else _factor_text(None, fmt), str(int(row["n"]))]
         body.append(cells)
     if fmt == "md":
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
