@@ -8,7 +8,8 @@ import os
 import pytest
 
 from tests.analysis.study_factory import make_study, trial
-from vlpet.analysis import ablation_table, load_results, render_table, write_study_outputs
+from vlpet.analysis import ablation_table, load_results, pareto_front, render_table, write_study_outputs
+from vlpet.cli import main
 from vlpet.errors import ConfigError
 from vlpet.study.store import StudyStore
 
@@ -80,3 +81,19 @@ def test_a_directory_without_study_files_is_not_a_study(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(ConfigError, match="not a study directory"):
         load_results(str(tmp_path))
+
+
+def test_a_study_with_no_trial_yet_has_an_empty_front_and_a_report(tmp_path):
+    directory = tmp_path / "fresh"
+    directory.mkdir()
+    (directory / "study.json").write_text(json.dumps({"name": "fresh"}))
+    assert pareto_front(load_results(str(directory))).empty
+    assert main(["pareto", str(directory), "--out", str(tmp_path / "p.png")]) == 0
+    assert [os.path.basename(p) for p in write_study_outputs(str(directory))] == [
+        "results.csv", "results.parquet", "report.html"]
+
+
+def test_a_single_row_table_marks_nothing(study):
+    table = ablation_table(load_results(study), by=["arm"])
+    text = render_table(table[table["arm"] == "adapter"], "md")
+    assert "**" not in text and "<u>" not in text

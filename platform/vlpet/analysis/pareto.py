@@ -42,6 +42,8 @@ def pareto_front(frame: pd.DataFrame, objectives: dict[str, str] | None = None, 
     """The non-dominated rows for ``objectives`` (column -> max|min), over seed-averaged configurations
     (``by_config``) or single trials; ties are all kept. Sorted by the first objective."""
     objectives = _check(dict(objectives or DEFAULT_OBJECTIVES))
+    if frame.empty:
+        return frame.copy()                     # a study with no trial yet has no columns to check
     columns_exist(frame, objectives, "objective")
     rows = finished(frame, include_unfinished)
     if by_config and not rows.empty:

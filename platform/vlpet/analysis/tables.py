@@ -67,9 +67,12 @@ def _factor_names(table: pd.DataFrame) -> list[str]:
 
 
 def _ranks(values: pd.Series, direction: str = "max") -> dict[int, int]:
-    """Position -> 1 (best) or 2 (second best) by value in ``direction`` (max|min); ties share the rank."""
+    """Position -> 1 (best) or 2 (second best) by value in ``direction`` (max|min); ties share the rank.
+    A column with fewer than two values has nothing to compare and is not marked."""
     distinct = sorted({round(v, 6) for v in values if isinstance(v, float) and not math.isnan(v)},
                       reverse=direction == "max")
+    if values.notna().sum() < 2:
+        return {}
     ranks = {}
     for position, value in enumerate(values):
         if isinstance(value, float) and not math.isnan(value) and round(value, 6) in distinct[:2]:
