@@ -10,6 +10,25 @@ from vlpet.analysis.results import DEFAULT_OBJECTIVES, columns_exist, finished
 from vlpet.errors import ConfigError
 
 
+def _figure():
+    """A figure on its own Agg canvas: no pyplot, so the caller's (e.g. a notebook's) backend is left alone."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7, 4.5), dpi=150, layout="tight")
+    FigureCanvasAgg(figure)
+    return figure, figure.add_subplot()
+
+
+def _plain_ticks(axis) -> None:
+    """Log-axis ticks as plain numbers (0.5, 1, 2) rather than powers of ten."""
+    from matplotlib.ticker import FuncFormatter
+
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    axis.set_major_formatter(plain)
+    axis.set_minor_formatter(plain)
+
+
 def _axes(objectives: dict[str, str]) -> tuple[str, str]:
     """x: the cost objective (min), y: the quality objective (max)."""
     x = next((c for c, d in objectives.items() if d == "min"), None)
@@ -42,29 +61,26 @@ def _points(frame: pd.DataFrame, objectives: dict[str, str], include_unfinished:
 
 def pareto_png(frame: pd.DataFrame, path: str, objectives: dict[str, str] | None = None,
                include_unfinished: bool = False, title: str | None = None) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     objectives = dict(objectives or DEFAULT_OBJECTIVES)
     x, y = _axes(objectives)
     points, front = _points(frame, objectives, include_unfinished)
-    figure, axis = plt.subplots(figsize=(7, 4.5), dpi=150)
+    figure, axis = _figure()
     for arm, group in points.groupby(points["arm"].astype(str), sort=False):
-        axis.errorbar(group[x], group[y], yerr=group[f"{y}_std"].fillna(0), fmt="o", capsize=3, label=arm, alpha=0.85)
+        axis.errorbar(group[x], group[y], xerr=group[f"{x}_std"].fillna(0), yerr=group[f"{y}_std"].fillna(0), fmt="o",
+                      capsize=3, label=arm, alpha=0.85)
     axis.step(front[x], front[y], where="post", color="black", linewidth=1.2, label="Pareto frontier")
-    for _, row in points.iterrows():
-        axis.annotate(row["label"], (row[x], row[y]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    # Coincident points (ties) share one annotation rather than printing their labels over each other.
+    for (px, py), group in points.groupby([x, y], sort=False):
+        axis.annotate(", ".join(dict.fromkeys(group["label"])), (px, py), textcoords="offset points", xytext=(4, 4),
+                      fontsize=7)
     axis.set_xscale("log")
+    _plain_ticks(axis.xaxis)
     axis.set_xlabel(f"{x} (log scale, lower is better)")
     axis.set_ylabel(f"{frame['metric_name'].dropna().iloc[0] if y == 'metric' and 'metric_name' in frame else y} (higher is better)")
     axis.set_title(title or "accuracy vs trainable parameters (mean ± std over seeds)")
     axis.grid(True, which="both", alpha=0.3)
     axis.legend(fontsize=8)
-    figure.tight_layout()
     figure.savefig(path)
-    plt.close(figure)
     return path
 
 
@@ -93,13 +109,8 @@ def pareto_html(frame: pd.DataFrame, path: str, objectives: dict[str, str] | Non
 
 def curves_png(curves: pd.DataFrame, path: str, metric: str = "metric") -> str:
     """Metric vs step, one line per trial, coloured by arm."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     columns_exist(curves, [metric, "step", "trial_id"], "curve")
-    figure, axis = plt.subplots(figsize=(7, 4.5), dpi=150)
+    figure, axis = _figure()
     colours = {arm: f"C{i}" for i, arm in enumerate(dict.fromkeys(curves["arm"].astype(str)))}
     labelled: set[str] = set()
     for _, group in curves.sort_values("step").groupby("trial_id", sort=False):
@@ -112,7 +123,5 @@ def curves_png(curves: pd.DataFrame, path: str, metric: str = "metric") -> str:
     axis.set_title(f"{metric} per evaluation, one line per trial")
     axis.grid(True, alpha=0.3)
     axis.legend(fontsize=8)
-    figure.tight_layout()
     figure.savefig(path)
-    plt.close(figure)
     return path
