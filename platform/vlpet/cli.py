@@ -34,8 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except (ConfigError, DataError, TrainingDiverged) as error:
-        print(f"vlpet {args.command}: error: {error}", file=sys.stderr)
+        print(f"vlpet {args.command}: error: {one_line(str(error))}", file=sys.stderr)
         return 2
+
+
+def one_line(message: str, limit: int = 2000) -> str:
+    """An error message as one line of at most ``limit`` characters (messages may quote multi-line input)."""
+    message = " ".join(message.split())
+    return message if len(message) <= limit else message[:limit - 3] + "..."
 
 
 if __name__ == "__main__":

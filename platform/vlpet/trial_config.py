@@ -17,9 +17,10 @@ from typing import Any
 
 import yaml
 
-from vlpet.errors import ConfigError
+from vlpet.errors import ConfigError, show
 from vlpet.pet.placement import PLACEMENTS
 from vlpet.pet.settings import PETSettings
+from vlpet.safe_yaml import bounded_load, read_yaml_file
 
 FAMILY_DEFAULTS = {
     "bart": {"bottleneck": 96, "gate_scale": 1.0, "init": "normal", "lr": 1e-3},
@@ -28,6 +29,13 @@ FAMILY_DEFAULTS = {
 TRAIN_NORMS = ("auto", "encoder", "all", "none")
 INITS = ("auto", "normal", "zero_up")
 PRECISIONS = ("auto", "fp32", "bf16")
+# Upper bounds: far above the paper's values, low enough that a typo cannot allocate a model the size of a cluster.
+MAX_SIZE = 65_536        # module widths, heads, ranks, prompt lengths, beams, tokens
+MAX_COUNT = 10**9        # examples, batches, steps, epochs
+SIZE_KEYS = ("bottleneck", "heads", "gate_bottleneck", "decoder_bottleneck", "visual_feat_dim", "num_beams",
+             "visual_grid", "max_new_tokens", "lora_rank", "prompt_length", "prompt_hidden", "phm_dim")
+COUNT_KEYS = ("batch_size", "epochs", "train_size", "eval_size", "eval_batch_size", "max_steps", "eval_every_steps",
+              "checkpoint_every_steps")
 
 
 def known_tasks() -> list[str]:
@@ -121,7 +129,7 @@ class TrialConfig:
         if not isinstance(data, dict):
             raise ConfigError(f"a trial config must be a mapping of keys to values, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(str(key) for key in data if key not in known)
         if unknown:
             raise ConfigError(f"unknown trial config key(s) {', '.join(unknown)}; allowed keys: {', '.join(sorted(known))}")
         return cls(**data)
@@ -129,15 +137,10 @@ class TrialConfig:
     @classmethod
     def from_file(cls, path: str | os.PathLike | None, overrides: list[str] | dict | None = None) -> "TrialConfig":
         """Load YAML or JSON (``None`` = defaults) and apply ``key=value`` overrides (values parsed as YAML)."""
-        data: dict[str, Any] = {}
+        data: Any = {}
         if path is not None:
-            if not os.path.isfile(path):
-                raise ConfigError(f"trial config file {path} does not exist")
-            with open(path, encoding="utf-8") as handle:
-                try:
-                    data = yaml.safe_load(handle) or {}
-                except yaml.YAMLError as error:
-                    raise ConfigError(f"trial config file {path} is not valid YAML/JSON: {error}") from None
+            data = read_yaml_file(path, "trial config file")
+            data = {} if data is None else data
         if not isinstance(data, dict):
             raise ConfigError(f"trial config file {path} must hold a mapping of keys to values, got {type(data).__name__}")
         return cls.from_dict({**data, **parse_overrides(overrides)})
@@ -183,19 +186,19 @@ class TrialConfig:
             if value is None and "None" in expected:
                 continue
             if expected.startswith("int") and not _is_int(value):
-                raise ConfigError(f"{f.name}: expected an integer, got {value!r}")
+                raise ConfigError(f"{f.name}: expected an integer, got {show(value)}")
             if expected.startswith("float"):
                 value = _coerce_float(value)
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                    raise ConfigError(f"{f.name}: expected a finite number, got {value!r}")
+                if not _is_finite(value):
+                    raise ConfigError(f"{f.name}: expected a finite number, got {show(value)}")
                 setattr(self, f.name, float(value))
             if expected.startswith("str") and not isinstance(value, str):
-                raise ConfigError(f"{f.name}: expected a string, got {value!r}")
+                raise ConfigError(f"{f.name}: expected a string, got {show(value)}")
             if expected.startswith("bool") and not isinstance(value, bool):
-                raise ConfigError(f"{f.name}: expected true or false, got {value!r}")
+                raise ConfigError(f"{f.name}: expected true or false, got {show(value)}")
         if self.placement is not None and (not isinstance(self.placement, list)
                                            or not all(isinstance(p, str) for p in self.placement)):
-            raise ConfigError(f"placement: expected a list of site names, got {self.placement!r}")
+            raise ConfigError(f"placement: expected a list of site names, got {show(self.placement)}")
 
     def _check_method(self) -> None:
         """The method exists, and a gate is only asked of a method that can take one."""
@@ -241,21 +244,20 @@ class TrialConfig:
     def _check_values(self) -> None:
         from vlpet.pet.registry import METHOD_INFO
 
-        for name in ("bottleneck", "heads", "gate_bottleneck", "decoder_bottleneck", "visual_feat_dim", "batch_size",
-                     "epochs", "num_beams", "visual_grid", "train_size", "eval_size", "eval_batch_size", "max_steps",
-                     "eval_every_steps", "max_new_tokens", "checkpoint_every_steps", "lora_rank", "prompt_length",
-                     "prompt_hidden", "phm_dim"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"{name}: must be a positive integer, got {value}")
+        for names, high in ((SIZE_KEYS, MAX_SIZE), (COUNT_KEYS, MAX_COUNT)):
+            for name in names:
+                value = getattr(self, name)
+                if value is not None and not 1 <= value <= high:
+                    raise ConfigError(f"{name}: must be a positive integer of at most {high}, got {show(value)}")
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"seed: must be from 0 to {2**32 - 1}, got {show(self.seed)}")
         _allowed("precision", self.precision, PRECISIONS)
+        self._check_sources()
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ConfigError(f"warmup_ratio: must be in [0, 1), got {self.warmup_ratio}")
         for name in ("weight_decay", "grad_clip"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}: must be non-negative, got {getattr(self, name)}")
-        for task in self.tasks:
-            _allowed("task", task, known_tasks())
         info = METHOD_INFO[self.method]
         if not self.placement and "placement" in info.keys:
             raise ConfigError(f"placement: must name at least one site; allowed: {', '.join(PLACEMENTS)}")
@@ -279,6 +281,31 @@ class TrialConfig:
         if problem:
             raise ConfigError(problem)
 
+    def _check_sources(self) -> None:
+        """At least one known task, each once; ``data_dir`` a local directory path (the data layer reads local
+        files; whether it exists is checked where the trial runs, by ``check_local_files``)."""
+        tasks = self.tasks
+        if not tasks or len(set(tasks)) != len(tasks):
+            raise ConfigError(f"task: expected one task or several distinct tasks joined by commas, got {show(self.task)}")
+        for task in tasks:
+            _allowed("task", task, known_tasks())
+        if self.data_dir and ("://" in self.data_dir or any(ord(c) < 32 for c in self.data_dir)):
+            raise ConfigError(f"data_dir: expected a local directory (mount cloud data on the nodes), got "
+                              f"{show(self.data_dir)}")
+
+    def check_local_files(self) -> None:
+        """Raise ConfigError when ``data_dir`` does not exist on this machine (call where the trial trains)."""
+        if self.data_dir and not os.path.isdir(self.data_dir):
+            raise ConfigError(f"data_dir: directory {show(self.data_dir)} does not exist on this machine "
+                              f"(resolved to {os.path.abspath(self.data_dir)})")
+
+
+def _is_finite(value: Any) -> bool:
+    try:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    except OverflowError:                       # an integer too large for a float
+        return False
+
 
 def _coerce_float(value: Any) -> Any:
     """YAML 1.1 reads ``1e-3`` as a string; accept numeric strings for float fields."""
@@ -296,7 +323,7 @@ def _is_int(value: Any) -> bool:
 
 def _allowed(key: str, value: Any, allowed) -> None:
     if value not in allowed:
-        raise ConfigError(f"{key}: {value!r} is not allowed; allowed values: {', '.join(map(str, allowed))}")
+        raise ConfigError(f"{key}: {show(value)} is not allowed; allowed values: {', '.join(map(str, allowed))}")
 
 
 def parse_overrides(overrides: list[str] | dict | None) -> dict[str, Any]:
@@ -311,8 +338,8 @@ def parse_overrides(overrides: list[str] | dict | None) -> dict[str, Any]:
         if not sep or not key.strip():
             raise ConfigError(f"--set expects key=value, got {item!r}")
         try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError:
+            value = bounded_load(raw)
+        except yaml.YAMLError:                  # YAMLRefused included: the raw text is then the value
             value = raw
         parsed[key.strip()] = value
     return parsed

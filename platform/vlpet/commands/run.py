@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from vlpet.study.spec import load_study
+import dataclasses
+import os
+
+from vlpet.errors import ConfigError
+from vlpet.locations import check_output_location
+from vlpet.study.spec import check_local_data, load_study
 
 HELP = "run a study: Ray Tune + Optuna over the study's search space, trials trained by the study's workers"
 
@@ -25,14 +30,17 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    import dataclasses
+    spec = checked_study(args)
+    from vlpet.study.runner import run_study    # imports Ray: only once the study is known to be valid
 
-    from vlpet.study.runner import run_study
+    outcome = run_study(spec, address=args.address, verbose=0 if args.quiet else 1, num_cpus=args.num_cpus)
+    print_outcome(outcome)
+    return 0
 
-    import os
 
-    from vlpet.errors import ConfigError
-
+def checked_study(args):
+    """The study to run, validated with its storage override and (for an embedded Ray, whose trials train
+    here) its data directories, all before Ray is imported or started."""
     text = None
     if args.study_from_env:
         if args.study_from_env not in os.environ:
@@ -40,10 +48,10 @@ def run(args) -> int:
         text = os.environ[args.study_from_env]
     spec = load_study(args.study, smoke=args.smoke, text=text)
     if args.storage:
-        spec = dataclasses.replace(spec, storage=args.storage)
-    outcome = run_study(spec, address=args.address, verbose=0 if args.quiet else 1, num_cpus=args.num_cpus)
-    print_outcome(outcome)
-    return 0
+        spec = dataclasses.replace(spec, storage=check_output_location(args.storage, "--storage"))
+    if args.address is None:
+        check_local_data(spec)
+    return spec
 
 
 def print_outcome(outcome) -> None:

@@ -29,7 +29,10 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from vlpet.study.jobs import client, submit_study
     from vlpet.commands.logs import wait_for
+    from vlpet.locations import check_output_location
 
+    if args.storage:
+        check_output_location(args.storage, "--storage")
     submission = submit_study(args.study, args.address, storage=args.storage, smoke=args.smoke, insecure=args.insecure)
     print(f"submitted job {submission.job_id}\n  dashboard: {submission.dashboard_url}\n  study directory on the "
           f"cluster: {submission.storage}\n  follow it: vlpet logs {submission.job_id} --follow"

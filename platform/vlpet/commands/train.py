@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 
+from vlpet.locations import check_output_location
 from vlpet.trial_config import TrialConfig, field_help
 
 HELP = "train and evaluate one trial in this process; prints the final metrics"
@@ -33,7 +34,8 @@ def run(args) -> int:
     from vlpet.train.loop import run_trial
 
     config = TrialConfig.from_file(args.trial, args.set)
-    out = args.out or default_out_dir(config)
+    config.check_local_files()
+    out = check_output_location(args.out, "--out") if args.out else default_out_dir(config)
     history = os.path.join(out, "metrics.jsonl")
     os.makedirs(out, exist_ok=True)
     if args.no_resume and os.path.exists(history):

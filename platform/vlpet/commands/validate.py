@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vlpet.study.spec import load_study
+from vlpet.study.spec import check_local_data, load_study
 
 HELP = "check a study file: every key, domain, condition and the trials it can produce"
 
@@ -11,11 +11,16 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("validate", help=HELP, description=HELP)
     parser.add_argument("study", help="study YAML file")
     parser.add_argument("--smoke", action="store_true", help="validate the smoke variant")
+    parser.add_argument("--cluster", action="store_true",
+                        help="the study will run on a cluster (vlpet submit, vlpet run --address): do not require its "
+                        "data directories to exist on this machine")
     parser.set_defaults(run=run)
 
 
 def run(args) -> int:
     spec = load_study(args.study, smoke=args.smoke)
+    if not args.cluster:
+        check_local_data(spec)
     dims = ", ".join(f"{d.key}:{d.kind}" + (f" when {d.when}" if d.when else "") for d in spec.search_space.values())
     from vlpet.study.space import grid_points
 

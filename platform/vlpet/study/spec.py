@@ -27,49 +27,32 @@ import dataclasses
 import itertools
 import math
 import os
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-import yaml
-
-from vlpet.errors import ConfigError
+from vlpet.errors import ConfigError, show
+from vlpet.locations import check_output_location
+from vlpet.safe_yaml import read_yaml_file, load_yaml
+from vlpet.study.domains import (DOMAIN_KINDS, Domain, active, check_conditions, fail, mapping, number,
+                                 parse_domain, parse_points, unknown_keys)
 from vlpet.trial_config import TrialConfig
 
-DOMAIN_KINDS = ("choice", "grid", "uniform", "loguniform", "int")
+__all__ = ["DOMAIN_KINDS", "Domain", "StudySpec", "check_local_data", "load_study", "parse_study"]
+
 ALGORITHMS = ("tpe", "nsga2", "grid")
 SCHEDULERS = ("asha", "none")
 DIRECTIONS = ("max", "min")
 ARM_KEY = "arm"
 TOP_KEYS = ("name", "description", "trial", "arms", "search_space", "seeds", "objectives", "search", "scheduler",
             "resources", "storage", "smoke")
-
-
-@dataclass(frozen=True)
-class Domain:
-    """One search dimension: ``kind`` in DOMAIN_KINDS, ``values`` (choice/grid) or ``low``/``high``
-    (uniform, loguniform, int with optional ``step`` and ``log``), and an optional ``when`` condition."""
-
-    key: str
-    kind: str
-    values: tuple = ()
-    low: float | None = None
-    high: float | None = None
-    step: int | None = None
-    log: bool = False
-    when: dict[str, Any] = field(default_factory=dict)
-
-    def representative(self) -> Any:
-        """A value inside the domain, used to check that the fixed trial plus this value is a valid trial."""
-        if self.values:
-            return self.values[0]
-        return int(self.low) if self.kind == "int" else float(self.low)
-
-    def candidates(self) -> list:
-        """Values that together exercise the domain's edges: every choice, or both bounds."""
-        if self.values:
-            return list(self.values)
-        cast = int if self.kind == "int" else float
-        return [cast(self.low), cast(self.high)]
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+# Sanity bounds: far above any real study, low enough that a typo cannot queue a cluster's worth of trials.
+MAX_SAMPLES = 100_000
+MAX_CONCURRENT = 10_000
+MAX_SEEDS = 100
+MAX_WORKERS = 1024
+MAX_COMBINATIONS = 20_000     # domain-edge combinations checked as trials (about 30 µs each)
 
 
 @dataclass(frozen=True)
@@ -123,147 +106,129 @@ class StudySpec:
                                    storage=self.storage + "-smoke" if self.storage else "", is_smoke=True)
 
 
-def _fail(path: str, message: str) -> None:
-    raise ConfigError(f"{path}: {message}")
-
-
-def _mapping(value: Any, path: str) -> dict:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        _fail(path, f"expected a mapping, got {value!r}")
+def _count(section: dict, key: str, default: int, low: int, high: int, path: str) -> int:
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        kind = "positive" if low == 1 else "non-negative"
+        fail(f"{path}.{key}", f"expected a {kind} integer of at most {high}, got {show(value)}")
     return value
-
-
-def _number(value: Any, path: str) -> float:
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            pass
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        _fail(path, f"expected a finite number, got {value!r}")
-    return value
-
-
-def parse_domain(key: str, raw: Any, trial_keys: set[str]) -> Domain:
-    path = f"search_space.{key}"
-    if key not in trial_keys:
-        _fail(path, f"{key!r} is not a trial config key; allowed keys: {', '.join(sorted(trial_keys))}")
-    raw = _mapping(raw, path)
-    kinds = [k for k in raw if k in DOMAIN_KINDS]
-    extra = sorted(set(raw) - set(DOMAIN_KINDS) - {"step", "log", "when"})
-    if len(kinds) != 1 or extra:
-        _fail(path, f"expected exactly one of {', '.join(DOMAIN_KINDS)} (plus optional step, log, when), got {sorted(raw)}")
-    kind, spec = kinds[0], raw[kinds[0]]
-    when = _mapping(raw.get("when"), f"{path}.when")
-    if kind in ("choice", "grid"):
-        if not isinstance(spec, list) or not spec:
-            _fail(f"{path}.{kind}", f"expected a non-empty list of values, got {spec!r}")
-        return Domain(key, kind, tuple(tuple(v) if isinstance(v, list) else v for v in spec), when=when)
-    if not isinstance(spec, list) or len(spec) != 2:
-        _fail(f"{path}.{kind}", f"expected [low, high], got {spec!r}")
-    low, high = (_number(v, f"{path}.{kind}") for v in spec)
-    if not low < high:
-        _fail(f"{path}.{kind}", f"low {low} must be below high {high}")
-    if kind == "loguniform" and low <= 0:
-        _fail(f"{path}.{kind}", f"loguniform needs a positive low bound, got {low}")
-    step = raw.get("step")
-    if step is not None and (not isinstance(step, int) or step < 1):
-        _fail(f"{path}.step", f"expected a positive integer, got {step!r}")
-    return Domain(key, kind, low=low, high=high, step=step, log=bool(raw.get("log", kind == "loguniform")), when=when)
-
-
-def _check_conditions(space: dict[str, Domain]) -> None:
-    for domain in space.values():
-        for other, value in domain.when.items():
-            path = f"search_space.{domain.key}.when.{other}"
-            if other not in space:
-                _fail(path, f"conditions may only name other search keys: {', '.join(k for k in space if k != domain.key)}")
-            allowed = space[other].candidates()
-            wanted = value if isinstance(value, list) else [value]
-            if space[other].values and not set(map(_hashable, wanted)) <= set(map(_hashable, allowed)):
-                _fail(path, f"{value!r} is not among {other}'s values {list(allowed)}")
-
-
-def _hashable(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
 
 
 def _check_trials(spec: StudySpec) -> None:
     """Build the TrialConfig for every combination of domain edges so impossible combinations fail now."""
     keys = list(spec.search_space)
-    for combo in itertools.product(*(spec.search_space[k].candidates() for k in keys)):
+    edges = [spec.search_space[k].candidates() for k in keys]
+    count = math.prod(len(e) for e in edges)
+    if count > MAX_COMBINATIONS:
+        fail("search_space", f"{count} combinations of choices and range bounds, more than the {MAX_COMBINATIONS} "
+             "that can be checked before a study starts: use fewer choices or ranges, or split the study")
+    for combo in itertools.product(*edges):
         chosen = dict(zip(keys, combo))
-        active = {k: v for k, v in chosen.items() if _active(spec.search_space[k], chosen)}
-        values = {k: list(v) if isinstance(v, tuple) else v for k, v in active.items()}
+        values = {k: list(v) if isinstance(v, tuple) else v for k, v in chosen.items()
+                  if active(spec.search_space[k], chosen)}
         try:
             TrialConfig.from_dict(spec.compose_trial(values, spec.seeds[0]))
         except ConfigError as error:
-            raise ConfigError(f"search_space: the combination {values} gives an impossible trial: {error}") from None
-
-
-def _active(domain: Domain, chosen: dict[str, Any]) -> bool:
-    return all(_hashable(chosen.get(k)) in {_hashable(v) for v in (w if isinstance(w, list) else [w])}
-               for k, w in domain.when.items())
+            where = f"search_space: the combination {show(values)} gives an impossible trial" if values else "trial"
+            raise ConfigError(f"{where}: {error}") from None
 
 
 def _objectives(raw: Any) -> dict[str, str]:
-    objectives = _mapping(raw, "objectives") or {"metric": "max", "trainable_pct": "min"}
+    objectives = mapping(raw, "objectives") or {"metric": "max", "trainable_pct": "min"}
     for key, direction in objectives.items():
+        if not isinstance(key, str) or not key:
+            fail("objectives", f"expected reported metric names as keys, got {show(key)}")
         if direction not in DIRECTIONS:
-            _fail(f"objectives.{key}", f"{direction!r} is not allowed; allowed: max, min")
+            fail(f"objectives.{key}", f"{show(direction)} is not allowed; allowed: max, min")
     return dict(objectives)
 
 
 SEARCH_KEYS = ("algorithm", "num_samples", "max_concurrent", "max_failures", "time_budget_s", "points")
 
 
-def _search(raw: Any) -> tuple[str, int, int]:
-    search = _mapping(raw, "search")
-    unknown = sorted(set(search) - set(SEARCH_KEYS))
+def _search(raw: Any) -> dict[str, Any]:
+    """``search``: the algorithm and its counts, each within its sanity bound (``points`` are parsed later)."""
+    search = mapping(raw, "search")
+    unknown = unknown_keys(search, SEARCH_KEYS)
     if unknown:
-        _fail("search", f"unknown key(s) {unknown}; allowed: {', '.join(SEARCH_KEYS)}")
+        fail("search", f"unknown key(s) {unknown}; allowed: {', '.join(SEARCH_KEYS)}")
     algorithm = search.get("algorithm", "tpe")
-    if algorithm not in ALGORITHMS:
-        _fail("search.algorithm", f"{algorithm!r} is not allowed; allowed: {', '.join(ALGORITHMS)}")
-    counts = []
-    for key, default in (("num_samples", 8), ("max_concurrent", 1)):
-        value = search.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            _fail(f"search.{key}", f"expected a positive integer, got {value!r}")
-        counts.append(value)
-    return algorithm, counts[0], counts[1]
+    if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
+        fail("search.algorithm", f"{show(algorithm)} is not allowed; allowed: {', '.join(ALGORITHMS)}")
+    time_budget = search.get("time_budget_s")
+    if time_budget is not None and number(time_budget, "search.time_budget_s") <= 0:
+        fail("search.time_budget_s", f"expected a positive number of seconds, got {show(time_budget)}")
+    return {"algorithm": algorithm, "num_samples": _count(search, "num_samples", 8, 1, MAX_SAMPLES, "search"),
+            "max_concurrent": _count(search, "max_concurrent", 1, 1, MAX_CONCURRENT, "search"),
+            "max_failures": _count(search, "max_failures", 2, 0, 100, "search"),
+            "time_budget_s": float(number(time_budget, "")) if time_budget is not None else None,
+            "points": search.get("points")}
 
 
-def _section(raw: Any, path: str, defaults: dict[str, Any], choices: dict[str, tuple] = {}) -> dict[str, Any]:
-    section = {**defaults, **_mapping(raw, path)}
-    unknown = sorted(set(section) - set(defaults))
+RESOURCES = {"workers": 1, "cpus_per_worker": 1, "gpus_per_worker": 0}
+
+
+def _resources(raw: Any) -> dict[str, float]:
+    section = {**RESOURCES, **mapping(raw, "resources")}
+    unknown = unknown_keys(section, RESOURCES)
     if unknown:
-        _fail(path, f"unknown key(s) {unknown}; allowed: {', '.join(defaults)}")
-    for key, value in section.items():
-        if key in choices:
-            if value not in choices[key]:
-                _fail(f"{path}.{key}", f"{value!r} is not allowed; allowed: {', '.join(choices[key])}")
-        elif _number(value, f"{path}.{key}") < 0:
-            _fail(f"{path}.{key}", f"must be non-negative, got {value}")
-    return section
+        fail("resources", f"unknown key(s) {unknown}; allowed: {', '.join(RESOURCES)}")
+    resources = {"workers": _count(section, "workers", 1, 1, MAX_WORKERS, "resources")}
+    for key in ("cpus_per_worker", "gpus_per_worker"):
+        resources[key] = number(section[key], f"resources.{key}")
+        if not 0 <= resources[key] <= MAX_WORKERS:
+            fail(f"resources.{key}", f"must be from 0 to {MAX_WORKERS}, got {resources[key]}")
+    return resources
+
+
+SCHEDULER = {"type": "asha", "grace_period": 1, "reduction_factor": 2, "max_t": 1000}
 
 
 def _scheduler(raw: Any) -> dict[str, Any]:
     """ASHA settings; ``metric``/``mode`` default to the primary objective (filled in by the runner)."""
-    raw = dict(_mapping(raw, "scheduler"))
-    watched = {k: raw.pop(k) for k in ("metric", "mode") if k in raw}
-    section = _section(raw, "scheduler", {"type": "asha", "grace_period": 1, "reduction_factor": 2, "max_t": 1000},
-                       {"type": SCHEDULERS})
-    if "metric" in watched and (not isinstance(watched["metric"], str) or not watched["metric"]):
-        _fail("scheduler.metric", f"expected the name of a reported metric, got {watched['metric']!r}")
-    if "mode" in watched and watched["mode"] not in DIRECTIONS:
-        _fail("scheduler.mode", f"{watched['mode']!r} is not allowed; allowed: max, min")
-    if section["reduction_factor"] < 2 or section["grace_period"] < 1 or section["max_t"] < section["grace_period"]:
-        _fail("scheduler", "needs reduction_factor >= 2, grace_period >= 1 and max_t >= grace_period, got "
-              f"{section['reduction_factor']}, {section['grace_period']}, {section['max_t']}")
-    return {**section, **watched}
+    section = {**SCHEDULER, **mapping(raw, "scheduler")}
+    unknown = unknown_keys(section, [*SCHEDULER, "metric", "mode"])
+    if unknown:
+        fail("scheduler", f"unknown key(s) {unknown}; allowed: {', '.join(SCHEDULER)}, metric, mode")
+    if section["type"] not in SCHEDULERS:
+        fail("scheduler.type", f"{show(section['type'])} is not allowed; allowed: {', '.join(SCHEDULERS)}")
+    grace = _count(section, "grace_period", 1, 1, 10**9, "scheduler")
+    max_t = _count(section, "max_t", 1000, 1, 10**9, "scheduler")
+    factor = number(section["reduction_factor"], "scheduler.reduction_factor")
+    if factor < 2 or max_t < grace:
+        fail("scheduler", "needs reduction_factor >= 2, grace_period >= 1 and max_t >= grace_period, got "
+             f"{factor}, {grace}, {max_t}")
+    if "metric" in section and (not isinstance(section["metric"], str) or not section["metric"]):
+        fail("scheduler.metric", f"expected the name of a reported metric, got {show(section['metric'])}")
+    if "mode" in section and section["mode"] not in DIRECTIONS:
+        fail("scheduler.mode", f"{show(section['mode'])} is not allowed; allowed: max, min")
+    return {**section, "grace_period": grace, "max_t": max_t, "reduction_factor": factor}
+
+
+def _seeds(seeds: Any) -> tuple[int, ...]:
+    if not isinstance(seeds, list) or not 1 <= len(seeds) <= MAX_SEEDS or not all(
+            isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**32 for s in seeds):
+        fail("seeds", f"expected a non-empty list of integers (at most {MAX_SEEDS}, each from 0 to {2**32 - 1}), "
+             f"got {show(seeds)}")
+    if len(set(seeds)) != len(seeds):
+        fail("seeds", f"each seed once, got {show(seeds)}")
+    return tuple(seeds)
+
+
+def _smoke(raw: Any, trial_keys: set[str]) -> dict[str, Any]:
+    smoke = mapping(raw, "smoke")
+    bad = unknown_keys(mapping(smoke.get("trial"), "smoke.trial"), trial_keys)
+    if bad or unknown_keys(smoke, ("trial", "num_samples")):
+        fail("smoke", f"allowed keys: trial (trial config keys), num_samples; got {unknown_keys(smoke, ())} {bad}")
+    _count(smoke, "num_samples", 2, 1, MAX_SAMPLES, "smoke")
+    return smoke
+
+
+def _storage(raw: Any, name: str) -> str:
+    """``storage``: checked by vlpet.locations (no system directories, no '..' out of the working directory)."""
+    if raw is None or raw == "":
+        return os.path.join("runs", name)
+    return check_output_location(raw, "storage")
 
 
 def _arms(data: dict, trial_keys: set[str], source: str) -> tuple[dict[str, dict], dict]:
@@ -273,145 +238,121 @@ def _arms(data: dict, trial_keys: set[str], source: str) -> tuple[dict[str, dict
     raw = data.get("arms")
     if raw is None:
         return {}, data
-    if not isinstance(raw, list) or not raw:
-        _fail("arms", f"expected a non-empty list of {{name, file and/or trial}}, got {raw!r}")
+    if not isinstance(raw, list) or not raw or len(raw) > MAX_SEEDS * 10:
+        fail("arms", f"expected a non-empty list of {{name, file and/or trial}}, got {show(raw)}")
     arms: dict[str, dict] = {}
     for index, arm in enumerate(raw):
         path = f"arms[{index}]"
-        arm = _mapping(arm, path)
-        unknown = sorted(set(arm) - {"name", "file", "trial"})
+        arm = mapping(arm, path)
+        unknown = unknown_keys(arm, ("name", "file", "trial"))
         if unknown:
-            _fail(path, f"unknown key(s) {unknown}; allowed: name, file, trial")
+            fail(path, f"unknown key(s) {unknown}; allowed: name, file, trial")
         name = arm.get("name")
-        if not isinstance(name, str) or not name or name in arms:
-            _fail(f"{path}.name", f"expected a unique non-empty name, got {name!r}")
+        if not isinstance(name, str) or not _arm_name(name) or name in arms:
+            fail(f"{path}.name", f"expected a unique non-empty name (at most 100 printable characters, no slashes), "
+                 f"got {show(name)}")
         keys = dict(_read_trial_file(arm["file"], source, f"{path}.file")) if "file" in arm else {}
-        keys.update(_mapping(arm.get("trial"), f"{path}.trial"))
+        keys.update(mapping(arm.get("trial"), f"{path}.trial"))
         keys.pop("seed", None)
-        bad = sorted(set(keys) - trial_keys)
+        bad = unknown_keys(keys, trial_keys)
         if bad:
-            _fail(path, f"unknown trial config key(s) {', '.join(bad)}")
+            fail(path, f"unknown trial config key(s) {', '.join(bad)}")
         arms[name] = keys
     inlined = {**data, "arms": [{"name": n, "trial": k} for n, k in arms.items()]}
     return arms, inlined
 
 
+def _arm_name(name: str) -> bool:
+    return 0 < len(name) <= 100 and name.strip() == name and name.isprintable() and not set(name) & set("/\\")
+
+
 def _read_trial_file(name: Any, source: str, path: str) -> dict:
+    """An arm's trial file: a relative path inside the study's folder (else the working directory) that stays
+    inside it once symlinks are resolved."""
     if not isinstance(name, str) or not name:
-        _fail(path, f"expected a trial file path, got {name!r}")
+        fail(path, f"expected a trial file path, got {show(name)}")
     if os.path.isabs(name) or ".." in name.replace("\\", "/").split("/"):
-        _fail(path, f"{name!r}: use a path inside the study's folder or the project, without '..'")
-    candidates = [os.path.join(os.path.dirname(str(source)), name), name]
+        fail(path, f"{show(name)}: use a path inside the study's folder or the project, without '..'")
+    folders = list(dict.fromkeys([os.path.dirname(str(source)), ""]))
+    candidates = [os.path.join(folder, name) for folder in folders]
     found = next((c for c in candidates if os.path.isfile(c)), None)
     if found is None:
-        _fail(path, f"trial file {name!r} not found (looked in {', '.join(dict.fromkeys(candidates))})")
-    with open(found, encoding="utf-8") as handle:
-        try:
-            loaded = yaml.safe_load(handle)
-        except yaml.YAMLError as error:
-            _fail(path, f"{found} is not valid YAML: {error}")
-    return _mapping(loaded, f"{path} ({found})")
-
-
-def _points(raw: Any, space: dict[str, Domain], algorithm: str) -> tuple[dict[str, Any], ...]:
-    """``search.points``: configurations the searcher evaluates first (e.g. the paper's defaults and each
-    baseline arm), each a mapping of search keys to values inside their domains."""
-    if raw is None:
-        return ()
-    if algorithm == "grid":
-        _fail("search.points", "a grid study runs every point already; points are for tpe and nsga2")
-    if not isinstance(raw, list):
-        _fail("search.points", f"expected a list of mappings of search keys to values, got {raw!r}")
-    points = []
-    for index, point in enumerate(raw):
-        path = f"search.points[{index}]"
-        point = _mapping(point, path)
-        for key, value in point.items():
-            domain = space.get(key)
-            if domain is None:
-                _fail(f"{path}.{key}", f"not a search key; search keys: {', '.join(space)}")
-            if domain.values:
-                if _hashable(value) not in {_hashable(v) for v in domain.values}:
-                    _fail(f"{path}.{key}", f"{value!r} is not among {list(domain.values)}")
-            elif not domain.low <= _number(value, f"{path}.{key}") <= domain.high:
-                _fail(f"{path}.{key}", f"{value!r} is outside [{domain.low}, {domain.high}]")
-        missing = [k for k, d in space.items() if k not in point and _active(d, point)]
-        extra = [k for k in point if not _active(space[k], point)]
-        if missing or extra:
-            _fail(path, f"give exactly the active search keys: missing {missing}, inactive {extra}")
-        points.append(point)
-    return tuple(points)
+        fail(path, f"trial file {show(name)} not found (looked in {', '.join(candidates)})")
+    folder = os.path.realpath(folders[candidates.index(found)] or ".")
+    if os.path.commonpath([folder, os.path.realpath(found)]) != folder:
+        fail(path, f"{show(name)} resolves to {os.path.realpath(found)}, outside {folder} (a symlink?)")
+    return mapping(read_yaml_file(found, "trial file"), f"{path} ({found})")
 
 
 def parse_study(data: Any, source: str = "<study>") -> StudySpec:
     """Validate a loaded YAML mapping into a StudySpec."""
-    data = _mapping(data, source)
-    unknown = sorted(set(data) - set(TOP_KEYS))
+    data = mapping(data, source)
+    unknown = unknown_keys(data, TOP_KEYS)
     if unknown:
-        _fail(source, f"unknown key(s) {', '.join(unknown)}; allowed keys: {', '.join(TOP_KEYS)}")
+        fail(source, f"unknown key(s) {', '.join(unknown)}; allowed keys: {', '.join(TOP_KEYS)}")
     name = data.get("name")
-    if not isinstance(name, str) or not name.strip() or any(c in name for c in "/\\ "):
-        _fail("name", f"expected a non-empty name without spaces or slashes, got {name!r}")
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        fail("name", "expected a non-empty name of at most 100 letters, digits, '.', '_' or '-' (no spaces or "
+             f"slashes), got {show(name)}")
     trial_keys = {f.name for f in fields(TrialConfig)}
-    trial = _mapping(data.get("trial"), "trial")
-    bad = sorted(set(trial) - trial_keys)
+    trial = mapping(data.get("trial"), "trial")
+    bad = unknown_keys(trial, trial_keys)
     if bad:
-        _fail("trial", f"unknown trial config key(s) {', '.join(bad)}; allowed keys: {', '.join(sorted(trial_keys))}")
+        fail("trial", f"unknown trial config key(s) {', '.join(bad)}; allowed keys: {', '.join(sorted(trial_keys))}")
     arms, data = _arms(data, trial_keys, source)
-    raw_space = _mapping(data.get("search_space"), "search_space")
-    if ARM_KEY in raw_space:
-        _fail(f"search_space.{ARM_KEY}", "the arm axis comes from the arms list; do not define it here")
-    space = {k: parse_domain(k, v, trial_keys) for k, v in raw_space.items()}
-    if arms:
-        kind = "grid" if _mapping(data.get("search"), "search").get("algorithm") == "grid" else "choice"
-        space = {ARM_KEY: Domain(ARM_KEY, kind, tuple(arms)), **space}
-    _check_conditions(space)
-    seeds = data.get("seeds", [trial.get("seed", 42)])
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        _fail("seeds", f"expected a non-empty list of integers, got {seeds!r}")
-    if "seed" in space:
-        _fail("search_space.seed", "seeds are their own axis: list them under seeds")
-    algorithm, num_samples, max_concurrent = _search(data.get("search"))
-    if algorithm == "grid" and any(d.kind not in ("choice", "grid") for d in space.values()):
-        _fail("search.algorithm", "grid search needs choice/grid domains only")
-    smoke = _mapping(data.get("smoke"), "smoke")
-    search = _mapping(data.get("search"), "search")
-    max_failures = search.get("max_failures", 2)
-    if isinstance(max_failures, bool) or not isinstance(max_failures, int) or max_failures < 0:
-        _fail("search.max_failures", f"expected a non-negative integer, got {max_failures!r}")
-    time_budget = search.get("time_budget_s")
-    if time_budget is not None and _number(time_budget, "search.time_budget_s") <= 0:
-        _fail("search.time_budget_s", f"expected a positive number of seconds, got {time_budget!r}")
+    search = _search(data.get("search"))
+    space = _space(data.get("search_space"), arms, search["algorithm"], trial_keys)
     spec = StudySpec(
-        name=name, trial=trial, search_space=space, seeds=tuple(seeds), objectives=_objectives(data.get("objectives")),
-        algorithm=algorithm, num_samples=num_samples, max_concurrent=max_concurrent,
-        scheduler=_scheduler(data.get("scheduler")),
-        resources=_section(data.get("resources"), "resources", {"workers": 1, "cpus_per_worker": 1, "gpus_per_worker": 0}),
-        storage=str(data.get("storage") or os.path.join("runs", name)), description=str(data.get("description", "")),
-        smoke=smoke, max_failures=max_failures,
-        time_budget_s=float(time_budget) if time_budget is not None else None, source=data, arms=arms,
+        name=name, trial=trial, search_space=space, seeds=_seeds(data.get("seeds", [trial.get("seed", 42)])),
+        objectives=_objectives(data.get("objectives")), algorithm=search["algorithm"],
+        num_samples=search["num_samples"], max_concurrent=search["max_concurrent"],
+        scheduler=_scheduler(data.get("scheduler")), resources=_resources(data.get("resources")),
+        storage=_storage(data.get("storage"), name), description=str(data.get("description", "")),
+        smoke=_smoke(data.get("smoke"), trial_keys), max_failures=search["max_failures"],
+        time_budget_s=search["time_budget_s"], source=data, arms=arms,
     )
     _check_trials(spec)
-    spec = dataclasses.replace(spec, points=_points(search.get("points"), space, algorithm))
-    bad_smoke = sorted(set(_mapping(smoke.get("trial"), "smoke.trial")) - trial_keys)
-    if bad_smoke or sorted(set(smoke) - {"trial", "num_samples"}):
-        _fail("smoke", f"allowed keys: trial (trial config keys), num_samples; got {sorted(smoke)} {bad_smoke}")
-    return spec
+    if spec.smoke.get("trial"):
+        _check_trials(spec.with_smoke())
+    return dataclasses.replace(spec, points=parse_points(search["points"], space, spec.algorithm))
+
+
+def _space(raw: Any, arms: dict[str, dict], algorithm: str, trial_keys: set[str]) -> dict[str, Domain]:
+    """The search space: the arm axis (when there are arms) and one domain per searched trial key."""
+    raw_space = mapping(raw, "search_space")
+    if ARM_KEY in raw_space:
+        fail(f"search_space.{ARM_KEY}", "the arm axis comes from the arms list; do not define it here")
+    if "seed" in raw_space:
+        fail("search_space.seed", "seeds are their own axis: list them under seeds")
+    space = {k: parse_domain(k, v, trial_keys) for k, v in raw_space.items()}
+    if arms:
+        space = {ARM_KEY: Domain(ARM_KEY, "grid" if algorithm == "grid" else "choice", tuple(arms)), **space}
+    check_conditions(space)
+    if algorithm == "grid" and any(d.kind not in ("choice", "grid") for d in space.values()):
+        fail("search.algorithm", "grid search needs choice/grid domains only")
+    if algorithm != "grid" and not space:
+        fail("search_space", f"is empty, but {algorithm} search needs at least one search key or arms; to train "
+             "the fixed trial once per seed use search: {algorithm: grid}")
+    return space
+
+
+def check_local_data(spec: StudySpec) -> None:
+    """Every ``data_dir`` the study's trials can use exists on this machine. For studies whose trials train here
+    (``vlpet validate``, ``vlpet run`` without ``--address``); a cluster's nodes may hold data this one lacks."""
+    places = {"trial": spec.trial, "smoke.trial": spec.smoke.get("trial") or {},
+              **{f"arms.{name}": keys for name, keys in spec.arms.items()}}
+    found = [(f"{where}.data_dir", keys.get("data_dir")) for where, keys in places.items()]
+    domain = spec.search_space.get("data_dir")
+    found += [("search_space.data_dir", value) for value in (domain.values if domain else ())]
+    for where, value in found:
+        if isinstance(value, str) and value.lower() not in ("none", "null") and not os.path.isdir(value):
+            fail(where, f"directory {show(value)} does not exist on this machine, where these trials would train "
+                 "(for a cluster whose nodes hold the data: vlpet validate --cluster, vlpet run --address, "
+                 "vlpet submit)")
 
 
 def load_study(path: str | os.PathLike, smoke: bool = False, text: str | None = None) -> StudySpec:
     """Read and validate a study YAML file (or its ``text``, named ``path``); ``smoke`` selects its smoke variant."""
-    if text is None:
-        if not os.path.isfile(path):
-            raise ConfigError(f"study file {path} does not exist")
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ConfigError(f"study file {path} is not valid YAML: {error}") from None
+    data = read_yaml_file(path, "study file") if text is None else load_yaml(text, f"study file {path}")
     spec = parse_study(data, str(path))
-    if smoke:
-        spec = spec.with_smoke()
-        _check_trials(spec)
-    return spec
+    return spec.with_smoke() if smoke else spec
