@@ -3,20 +3,24 @@
 Layout under a trial's output directory::
 
     checkpoints/step_000120/pet.safetensors     the trainable tensors only
-    checkpoints/step_000120/trainer_state.pt    optimizer, scheduler, counters, RNG states, metric history
+    checkpoints/step_000120/trainer_state.pt    optimizer, scheduler and RNG states: tensors and plain values only,
+                                                loaded with ``torch.load(weights_only=True)`` (no pickle of objects)
     checkpoints/step_000120/trial_config.json   the trial config it was trained with
-    checkpoints/step_000120/progress.json       step, epoch and batch of the epoch (readable without torch)
+    checkpoints/step_000120/progress.json       step, epoch, batch of the epoch and the metric history (JSON)
     checkpoints/latest                          name of the newest complete checkpoint
 
-A checkpoint directory is written under a temporary name and renamed when complete, so a crash never leaves a
-half-written "latest".
+A checkpoint directory is written under a temporary name, flushed to disk and renamed when complete, so a crash
+never leaves a half-written "latest"; should ``latest`` name a directory that is gone or incomplete,
+``latest_checkpoint`` falls back to the newest complete ``step_*`` directory.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
+import re
 import shutil
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +34,7 @@ WEIGHTS_FILE = "pet.safetensors"
 STATE_FILE = "trainer_state.pt"
 CONFIG_FILE = "trial_config.json"
 PROGRESS_FILE = "progress.json"
+STEP_DIR = re.compile(r"step_\d+")
 
 
 @dataclass
@@ -43,7 +48,14 @@ class Progress:
 
 
 def rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
+    """Every RNG's state as tensors and plain values (so that ``weights_only`` loading can read it back)."""
+    kind, keys, position, has_gauss, cached = np.random.get_state(legacy=True)
+    version, python_state, gauss_next = random.getstate()
+    state = {"torch": torch.get_rng_state(),
+             "python": {"version": version, "state": torch.tensor(python_state, dtype=torch.int64),
+                        "gauss_next": gauss_next},
+             "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "position": int(position),
+                       "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -51,8 +63,11 @@ def rng_state() -> dict[str, Any]:
 
 def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    python = state["python"]
+    random.setstate((python["version"], tuple(python["state"].tolist()), python["gauss_next"]))
+    numpy = state["numpy"]
+    np.random.set_state((numpy["kind"], numpy["keys"].numpy().astype(np.uint32), numpy["position"],
+                         numpy["has_gauss"], numpy["cached_gaussian"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
@@ -65,40 +80,87 @@ def save_checkpoint(root: str, model, optimizer, scheduler, progress: Progress, 
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
     save_pet_weights(model, os.path.join(tmp, WEIGHTS_FILE), metadata={"step": str(progress.step)})
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "progress": progress.__dict__, "rng": rng_state()}, os.path.join(tmp, STATE_FILE))
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state()},
+               os.path.join(tmp, STATE_FILE))
     with open(os.path.join(tmp, CONFIG_FILE), "w", encoding="utf-8") as handle:
         handle.write(config_json)
     with open(os.path.join(tmp, PROGRESS_FILE), "w", encoding="utf-8") as handle:
-        json.dump({"step": progress.step, "epoch": progress.epoch, "batch_in_epoch": progress.batch_in_epoch}, handle)
-    shutil.rmtree(directory, ignore_errors=True)
+        json.dump(dataclasses.asdict(progress), handle, default=_plain)
+    _flush(tmp)
+    if os.path.exists(directory):                # the same step saved again (after a resume): swap, then delete
+        shutil.rmtree(directory + ".old", ignore_errors=True)
+        os.replace(directory, directory + ".old")
     os.replace(tmp, directory)
     _write_latest(root, os.path.basename(directory))
-    _prune(root, keep)
+    _prune(root, keep, os.path.basename(directory))
     return directory
+
+
+def _plain(value: Any) -> Any:
+    """JSON for numpy and torch scalars in the metric history."""
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _flush(directory: str) -> None:
+    """fsync every file of ``directory`` and the directory itself, so its rename publishes complete files."""
+    for name in os.listdir(directory):
+        with open(os.path.join(directory, name), "rb") as handle:
+            os.fsync(handle.fileno())
+    _fsync_dir(directory)
+
+
+def _fsync_dir(directory: str) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _write_latest(root: str, name: str) -> None:
     tmp = os.path.join(root, "latest.tmp")
     with open(tmp, "w", encoding="utf-8") as handle:
         handle.write(name)
+        handle.flush()
+        os.fsync(handle.fileno())
     os.replace(tmp, os.path.join(root, "latest"))
+    _fsync_dir(root)
 
 
-def _prune(root: str, keep: int) -> None:
-    steps = sorted(d for d in os.listdir(root) if d.startswith("step_") and not d.endswith(".tmp"))
-    for name in steps[:-keep]:
+def _steps(root: str) -> list[str]:
+    """Names of the complete step checkpoints under ``root``, oldest first."""
+    return sorted(name for name in os.listdir(root) if STEP_DIR.fullmatch(name) and _complete(os.path.join(root, name)))
+
+
+def _complete(directory: str) -> bool:
+    return all(os.path.isfile(os.path.join(directory, name)) for name in (WEIGHTS_FILE, STATE_FILE, PROGRESS_FILE))
+
+
+def _prune(root: str, keep: int, current: str) -> None:
+    """Keep the newest ``keep`` complete checkpoints and ``current``; drop leftovers of interrupted writes."""
+    for name in [n for n in _steps(root)[:-keep] if n != current]:
         shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+    for name in os.listdir(root):
+        if name.startswith("step_") and name.endswith((".tmp", ".old")):
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
 
 
 def latest_checkpoint(root: str) -> str | None:
-    """The newest complete checkpoint directory under ``root``, or None."""
-    pointer = os.path.join(root, "latest")
-    if not os.path.isfile(pointer):
+    """The newest complete checkpoint directory under ``root`` (the one ``latest`` names, else the newest
+    complete ``step_*`` directory), or None."""
+    if not os.path.isdir(root):
         return None
-    with open(pointer, encoding="utf-8") as handle:
-        directory = os.path.join(root, handle.read().strip())
-    return directory if os.path.isfile(os.path.join(directory, STATE_FILE)) else None
+    pointer = os.path.join(root, "latest")
+    if os.path.isfile(pointer):
+        with open(pointer, encoding="utf-8") as handle:
+            name = handle.read().strip()
+        directory = os.path.join(root, name)
+        if name and os.path.basename(name) == name and _complete(directory):
+            return directory
+    steps = _steps(root)
+    return os.path.join(root, steps[-1]) if steps else None
 
 
 def checkpoint_step(directory: str) -> int:
@@ -110,9 +172,9 @@ def checkpoint_step(directory: str) -> int:
 def load_checkpoint(directory: str, model, optimizer, scheduler) -> Progress:
     """Restore weights, optimizer, scheduler and RNG state; returns the saved progress."""
     load_pet_weights(model, os.path.join(directory, WEIGHTS_FILE))
-    state = torch.load(os.path.join(directory, STATE_FILE), map_location="cpu", weights_only=False)
+    state = torch.load(os.path.join(directory, STATE_FILE), map_location="cpu", weights_only=True)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     set_rng_state(state["rng"])
-    return Progress(**state["progress"])
-
+    with open(os.path.join(directory, PROGRESS_FILE), encoding="utf-8") as handle:
+        return Progress(**json.load(handle))
