@@ -159,6 +159,8 @@ class TrialConfig:
             return family_of(self.backbone)
         except ValueError as error:
             raise ConfigError(f"backbone: {error}") from None
+        except (AttributeError, OSError) as error:           # a local config.json that is not a readable mapping
+            raise ConfigError(f"backbone: cannot read the config.json of {show(self.backbone)}: {error}") from None
 
     @property
     def tasks(self) -> list[str]:

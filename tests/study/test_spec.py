@@ -2,6 +2,7 @@
 
 import glob
 import os
+import re
 import subprocess
 import sys
 
@@ -137,3 +138,42 @@ def test_paper_table2_studies_carry_each_arm_s_paper_hyper_parameters(backbone, 
 def test_bottleneck_lr_study_is_multi_objective_optuna_with_asha():
     spec = load_study("search_spaces/bottleneck_lr.yaml")
     assert spec.algorithm == "nsga2" and spec.scheduler["type"] == "asha" and len(spec.objectives) == 2
+
+
+@pytest.mark.parametrize("storage", ["runs/x", "s3://bucket/studies/x", "gs://bucket/x", "~/vlpet-runs/x", "/data/studies/x"])
+def test_storage_may_be_a_project_folder_a_cloud_uri_or_a_deliberate_absolute_path(storage):
+    data = base()
+    data["storage"] = storage
+    assert parse_study(data).storage == storage
+
+
+@pytest.mark.parametrize(
+    "storage, message",
+    [("../up", "climbs out of the working directory"), ("runs/../..", "climbs out"), ("/etc", "system directory /etc"),
+     ("file:///usr/x", "system directory /usr"), ("/", "shared directory"), ("~", "shared directory"),
+     (".", "shared directory"), ("ftp://h/x", "URI scheme 'ftp'"), ("s3://", "names no bucket"),
+     ("runs/a\nb", "control characters"), (7, "expected a directory path")],
+)
+def test_storage_outside_the_policy_is_refused(storage, message):
+    data = base()
+    data["storage"] = storage
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_study(data)
+
+
+def test_an_arm_file_may_not_escape_through_a_symlink(tmp_path):
+    outside = tmp_path / "outside.yaml"
+    outside.write_text("method: lora\n")
+    (tmp_path / "study").mkdir()
+    (tmp_path / "study" / "link.yaml").symlink_to(outside)
+    data = base()
+    data["arms"] = [{"name": "a", "file": "link.yaml"}]
+    with pytest.raises(ConfigError, match="outside"):
+        parse_study(data, str(tmp_path / "study" / "study.yaml"))
+
+
+def test_anchors_and_merge_keys_still_work(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text(BASE.replace("trial: {", "trial: &trial {", 1) + "arms:\n  - {name: a, trial: {<<: *trial, lr: 1.0e-3}}\n")
+    spec = load_study(path)
+    assert spec.arms["a"]["lr"] == 1.0e-3 and spec.arms["a"]["heads"] == 4

@@ -100,7 +100,7 @@ class StudySpec:
 
     def with_smoke(self) -> "StudySpec":
         """The smoke variant: two trials (or ``smoke.num_samples``) on the smoke trial overrides."""
-        overrides = self.smoke.get("trial", {})
+        overrides = self.smoke.get("trial") or {}
         return dataclasses.replace(self, name=self.name + "-smoke", overrides={**self.overrides, **overrides},
                                    num_samples=int(self.smoke.get("num_samples", 2)), seeds=self.seeds[:1],
                                    storage=self.storage + "-smoke" if self.storage else "", is_smoke=True)
