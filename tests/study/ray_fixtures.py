@@ -28,8 +28,16 @@ def start_local_ray():
     import ray
 
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"VLPET_CACHE": os.environ["VLPET_CACHE"], "TOKENIZERS_PARALLELISM": "false"}})
+    for attempt in range(2):                       # a loaded machine can miss the GCS start-up deadline once
+        try:
+            ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+                     runtime_env={"env_vars": {"VLPET_CACHE": os.environ["VLPET_CACHE"], "TOKENIZERS_PARALLELISM": "false"}})
+            return ray
+        except RuntimeError:
+            ray.shutdown()
+            if attempt:
+                raise
+            time.sleep(5)
     return ray
 
 

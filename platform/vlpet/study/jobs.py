@@ -96,6 +96,20 @@ def project_root() -> str:
     return root
 
 
+def _submit_when_ready(jobs, timeout_s: float = 120.0, **job) -> str:
+    """Submit, waiting while a just-started head has no job agent yet (HTTP 500 "No available agent")."""
+    import time
+
+    deadline = time.time() + timeout_s
+    while True:
+        try:
+            return jobs.submit_job(**job)
+        except RuntimeError as error:
+            if "No available agent" not in str(error) or time.time() > deadline:
+                raise
+            time.sleep(2)
+
+
 def submit_study(study_path: str, address: str | None, storage: str | None = None, smoke: bool = False,
                  insecure: bool = False, extra_env: dict[str, str] | None = None) -> Submission:
     """Validate locally, then submit ``vlpet run STUDY --address auto`` with the project as the job's code
@@ -118,8 +132,8 @@ def submit_study(study_path: str, address: str | None, storage: str | None = Non
     from vlpet.study.runner import WORKER_ENV
 
     env = {STUDY_ENV: study_text, **WORKER_ENV, **(extra_env or {})}
-    job_id = jobs.submit_job(
-        entrypoint=shlex.join(command),
+    job_id = _submit_when_ready(
+        jobs, entrypoint=shlex.join(command),
         runtime_env={"working_dir": root, "excludes": UPLOAD_EXCLUDES, "py_modules": [os.path.join(root, "platform", "vlpet")],
                      "env_vars": env},
         metadata={METADATA_KEY: spec.name, "storage": storage})
