@@ -52,7 +52,7 @@ MAX_SAMPLES = 100_000
 MAX_CONCURRENT = 10_000
 MAX_SEEDS = 100
 MAX_WORKERS = 1024
-MAX_COMBINATIONS = 20_000     # domain-edge combinations checked as trials (about 30 µs each)
+MAX_COMBINATIONS = 100_000    # domain-edge combinations checked as trials (about 30 µs each)
 
 
 @dataclass(frozen=True)
