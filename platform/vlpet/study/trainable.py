@@ -32,12 +32,20 @@ DRIVER_CPU = 0.01          # a Train driver only waits on its workers; the worke
 _TRIALS_IN_PROCESS = 0     # trials this process has started (Tune reuses one-worker trial actors)
 
 
-def trial_config_for(spec: StudySpec, sampled: dict[str, Any], seed: int) -> TrialConfig:
-    return TrialConfig.from_dict(spec.compose_trial(decode(spec, sampled), seed))
+def trial_config_for(spec: StudySpec, sampled: dict[str, Any], seed: int, base_dir: str | None = None) -> TrialConfig:
+    """The trial's config; a relative ``data_dir`` is taken relative to ``base_dir`` (the driver's working
+    directory: Tune runs each trial in its own trial directory)."""
+    keys = spec.compose_trial(decode(spec, sampled), seed)
+    data_dir = keys.get("data_dir")
+    if base_dir and isinstance(data_dir, str) and data_dir and "://" not in data_dir and not os.path.isabs(data_dir):
+        keys["data_dir"] = os.path.join(base_dir, os.path.expanduser(data_dir))
+    return TrialConfig.from_dict(keys)
 
 
 def make_trial_function(spec: StudySpec, study_dir: str) -> Callable[[dict], None]:
     """The Tune function for ``spec``; ``study_dir`` is the study's storage (shared path or URI)."""
+
+    driver_dir = os.getcwd()
 
     def study_trial(tune_config: dict[str, Any]) -> None:
         import ray.tune
@@ -46,7 +54,7 @@ def make_trial_function(spec: StudySpec, study_dir: str) -> Callable[[dict], Non
         sampled = {k: v for k, v in tune_config.items() if k != "seed"}
         seed = int(tune_config["seed"])
         store = StudyStore(study_dir)
-        config = trial_config_for(spec, sampled, seed)
+        config = trial_config_for(spec, sampled, seed, base_dir=driver_dir)
         previous = store.status(trial_id) or {}
         record = store.update_status(
             trial_id, status="RUNNING", error=None, config=config.to_dict(), sampled=decode(spec, sampled),
