@@ -2,7 +2,7 @@
 
 Token authentication (Ray 2.60): clients do not send the cluster's token on their own (field_notes §3d). The
 token is taken from ``RAY_AUTH_TOKEN``, the file ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token`` and sent as
-``Authorization: Bearer``; ``RAY_AUTH_MODE=token`` is set for the client as Ray expects. Plain-HTTP addresses
+``Authorization: Bearer`` on every request. Plain-HTTP addresses
 other than the local machine are refused unless ``insecure`` (reach a remote dashboard through ``ray dashboard
 cluster.yaml`` or an SSH tunnel: it then is http://127.0.0.1:8265).
 """
@@ -77,7 +77,7 @@ def client(address: str | None, insecure: bool = False):
     token = auth_token()
     headers = None
     if token:
-        os.environ.setdefault("RAY_AUTH_MODE", "token")
+        # Sent explicitly: setting RAY_AUTH_MODE in this process would also change later local ray.init calls.
         headers = {"Authorization": f"Bearer {token}"}
     try:
         return JobSubmissionClient(address, headers=headers)
