@@ -15,6 +15,9 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from vlpet.study.jobs import prepare_auth
+
+    prepare_auth(args.address)                  # before Ray is imported
     from vlpet.commands.run import print_outcome
     from vlpet.study.runner import resume_study
 

@@ -31,6 +31,9 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     spec = checked_study(args)
+    from vlpet.study.jobs import prepare_auth
+
+    prepare_auth(args.address)                  # before Ray is imported
     from vlpet.study.runner import run_study    # imports Ray: only once the study is known to be valid
 
     outcome = run_study(spec, address=args.address, verbose=0 if args.quiet else 1, num_cpus=args.num_cpus)

@@ -69,6 +69,13 @@ def auth_token() -> str | None:
     return None
 
 
+def prepare_auth(address: str | None) -> None:
+    """Before Ray is imported (it reads RAY_AUTH_MODE then): an explicit cluster address never enables token
+    authentication on its own, so turn it on when a token is at hand."""
+    if address and address != "auto" and auth_token():
+        os.environ["RAY_AUTH_MODE"] = "token"
+
+
 def client(address: str | None, insecure: bool = False):
     """A JobSubmissionClient for the dashboard at ``address`` with the token attached when one exists."""
     from ray.job_submission import JobSubmissionClient

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vlpet.errors import ConfigError
+from vlpet.study.jobs import prepare_auth
 from vlpet.study.ledger import StudyLedger
 from vlpet.study.seeds import GridSearcher, SeedRepeater
 from vlpet.study.space import encode_point, grid_points, optuna_space
@@ -85,10 +86,6 @@ def connect_ray(address: str | None, num_cpus: int | None = None) -> str | None:
     if ray.is_initialized():
         return _dashboard_url()
     if address:
-        from vlpet.study.jobs import auth_token
-
-        if address != "auto" and auth_token():
-            os.environ.setdefault("RAY_AUTH_MODE", "token")   # an explicit address never enables it on its own
         context = ray.init(address=address, log_to_driver=True)
     else:
         context = ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=True,
@@ -172,6 +169,7 @@ def _quiet_tune() -> None:
 def run_study(spec: StudySpec, address: str | None = None, verbose: int = 1, write_outputs: bool = True,
               num_cpus: int | None = None) -> StudyOutcome:
     """Start ``spec`` from scratch in its storage directory (refuses a directory that already holds a study)."""
+    prepare_auth(address)
     import ray.tune
 
     study_dir = study_dir_of(spec)
@@ -201,6 +199,7 @@ def run_study(spec: StudySpec, address: str | None = None, verbose: int = 1, wri
 def resume_study(study_dir: str, address: str | None = None, verbose: int = 1, write_outputs: bool = True,
                  num_cpus: int | None = None) -> StudyOutcome:
     """Continue a study whose driver died: finished trials are kept, unfinished ones resume from checkpoints."""
+    prepare_auth(address)
     import ray.tune
 
     study_dir = study_dir if is_uri(study_dir) else os.path.abspath(study_dir)
