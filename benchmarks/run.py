@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -16,6 +15,7 @@ from typing import Any
 
 from benchmarks import module_overhead, orchestration, pet_vs_full, scaling
 from benchmarks.common import Settings, machine_info
+from vlpet.study.store import json_safe
 
 BENCHMARKS = {"pet_vs_full": pet_vs_full, "module_overhead": module_overhead, "orchestration": orchestration,
               "scaling": scaling}
@@ -45,17 +45,6 @@ def run_benchmarks(names: list[str], settings: Settings, log=None, save=None) ->
         if save:
             save(report)
     return report
-
-
-def clean(value: Any) -> Any:
-    """JSON has no NaN or infinity: such floats become null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean(v) for v in value]
-    return value
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -88,11 +77,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
             with open(args.json, "w", encoding="utf-8") as handle:
-                handle.write(json.dumps(clean(report), indent=2, allow_nan=False) + "\n")
+                handle.write(json.dumps(json_safe(report), indent=2, allow_nan=False) + "\n")
 
     report = run_benchmarks(args.names, settings, log=lambda line: print(line, file=sys.stderr, flush=True),
                             save=save)
-    print(json.dumps(clean(report), indent=2, allow_nan=False))
+    print(json.dumps(json_safe(report), indent=2, allow_nan=False))
     return 0
 
 

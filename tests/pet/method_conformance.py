@@ -26,6 +26,11 @@ def trainable_names(model) -> set[str]:
     return {n for n, p in model.named_parameters() if p.requires_grad}
 
 
+def pet_names(model) -> set[str]:
+    """Names of the parameters of the injected PET modules (stored as ``vlpet_<placement>`` submodules)."""
+    return {n for n, _ in model.named_parameters() if ".vlpet_" in n}
+
+
 def visual_names(model) -> set[str]:
     return {n for n, _ in model.named_parameters() if n.startswith("visual.")}
 

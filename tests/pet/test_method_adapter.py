@@ -5,16 +5,12 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from tests.pet.method_conformance import MethodConformance, budget, build, norm_names, visual_names
+from tests.pet.method_conformance import MethodConformance, budget, build, norm_names, pet_names, visual_names
 from vlpet.errors import ConfigError
 from vlpet.trial_config import TrialConfig
 
 BOTTLENECK = lambda d, r: 2 * d * r + r + d  # noqa: E731
 NORMS = {"tiny-bart": ("encoder", "decoder"), "tiny-t5": ()}  # T5: the paper's run left its norms frozen
-
-
-def pet_names(model):
-    return {n for n, _ in model.named_parameters() if ".vlpet_" in n}
 
 
 class TestAdapter(MethodConformance):

@@ -4,7 +4,7 @@ PHM value adapter (paper Table 9), vlpet_spec §5-6."""
 import pytest
 import torch
 
-from tests.pet.method_conformance import MethodConformance, budget, build, norm_names, visual_names
+from tests.pet.method_conformance import MethodConformance, budget, build, norm_names, pet_names, visual_names
 from vlpet.errors import ConfigError
 from vlpet.pet.phm import PHMAdapter, PHMLinear
 from vlpet.trial_config import TrialConfig
@@ -12,10 +12,6 @@ from vlpet.trial_config import TrialConfig
 PHM = 74_608  # d = 768 → r = 96 → d, n = 2 (vlpet_spec §6)
 LARGE_GATE = 2 * 768 * 96 + 96 + 768
 NORMS = {"tiny-bart": ("encoder", "decoder"), "tiny-t5": ()}
-
-
-def pet_names(model):
-    return {n for n, _ in model.named_parameters() if ".vlpet_" in n}
 
 
 class TestCompacter(MethodConformance):

@@ -8,10 +8,9 @@ from typing import Any, Iterable
 import pandas as pd
 
 from vlpet.errors import ConfigError
-from vlpet.study.store import StudyStore
+from vlpet.study.store import SPEC_FILE, StudyStore
 
 DEFAULT_OBJECTIVES = {"metric": "max", "trainable_pct": "min"}
-SPEC_FILE = "study.json"
 # Non-metric keys of an evaluation row (everything else numeric is a metric).
 ROW_KEYS = {"study", "trial_id", "config_key", "seed", "config", "sampled", "total_steps", "finished", "time",
             "elapsed_s", "checkpoint", "metric_name", "epoch", "step"}
@@ -46,14 +45,11 @@ def _store(study_dir: str) -> StudyStore:
     return store
 
 
-def read_spec(study_dir: str) -> dict[str, Any]:
-    store = _store(study_dir)
-    import pyarrow.fs as pafs
-
-    path = store._path(SPEC_FILE)
-    if store.fs.get_file_info(path).type == pafs.FileType.File:
-        return store._read_json(path)
-    return {"name": os.path.basename(os.path.normpath(str(study_dir))), "objectives": DEFAULT_OBJECTIVES}
+def read_spec(study_dir: str, store: StudyStore | None = None) -> dict[str, Any]:
+    """The study's study.json, or its directory name and the default objectives where it has none."""
+    store = store or _store(study_dir)
+    return store.read_spec() or {"name": os.path.basename(os.path.normpath(str(study_dir))),
+                                 "objectives": DEFAULT_OBJECTIVES}
 
 
 def read_objectives(study_dir: str) -> dict[str, str]:
@@ -103,7 +99,7 @@ def load_results(*study_dirs: str) -> pd.DataFrame:
     records = []
     for study_dir in study_dirs:
         store = _store(study_dir)
-        study = read_spec(study_dir).get("name")
+        study = read_spec(study_dir, store).get("name")
         statuses = {s["trial_id"]: s for s in store.statuses()}
         evaluations: dict[str, list] = {}
         for row in store.evaluations():
@@ -128,7 +124,7 @@ def load_curves(*study_dirs: str) -> pd.DataFrame:
     records = []
     for study_dir in study_dirs:
         store = _store(study_dir)
-        study = read_spec(study_dir).get("name")
+        study = read_spec(study_dir, store).get("name")
         for row in store.evaluations():
             flat = {k: v for k, v in row.items() if k not in ("config", "sampled")}
             sampled = row.get("sampled") or {}

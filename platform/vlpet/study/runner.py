@@ -12,6 +12,7 @@ Study directory (the spec's ``storage``)::
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import uuid
@@ -24,10 +25,9 @@ from vlpet.study.ledger import StudyLedger
 from vlpet.study.seeds import GridSearcher, SeedRepeater
 from vlpet.study.space import encode_point, grid_points, optuna_space
 from vlpet.study.spec import StudySpec, parse_study
-from vlpet.study.store import StudyStore, is_uri
+from vlpet.study.store import SPEC_FILE, StudyStore, is_uri
 from vlpet.study.trainable import DRIVER_CPU, make_trial_function
 
-SPEC_FILE = "study.json"
 TUNE_NAME = "tune"
 # Quiet trial processes: no per-trial weight-loading progress bars or tokenizer fork warnings in the study log.
 WORKER_ENV = {"TRANSFORMERS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -56,24 +56,17 @@ def _local_state_dir(study_dir: str, name: str) -> str:
 def write_spec(spec: StudySpec, study_dir: str, optuna_study: str) -> None:
     payload = {"name": spec.name, "objectives": spec.objectives, "smoke": spec.is_smoke, "source": spec.source,
                "optuna_study_name": optuna_study, "seeds": list(spec.seeds), "created": time.time()}
-    store = StudyStore(study_dir)
-    store._write_json(store._path(SPEC_FILE), payload)
+    StudyStore(study_dir).write_spec(payload)
 
 
 def read_spec(study_dir: str) -> tuple[StudySpec, dict[str, Any]]:
     """The study a directory holds (for resume), validated again."""
-    store = StudyStore(study_dir)
-    import pyarrow.fs as pafs
-
-    path = store._path(SPEC_FILE)
-    if store.fs.get_file_info(path).type != pafs.FileType.File:
+    saved = StudyStore(study_dir).read_spec()
+    if saved is None:
         raise ConfigError(f"{study_dir} is not a study directory: it has no {SPEC_FILE} (was the study started with vlpet run?)")
-    saved = store._read_json(path)
     spec = parse_study(saved["source"], f"{study_dir}/{SPEC_FILE}")
     if saved.get("smoke"):
         spec = spec.with_smoke()
-    import dataclasses
-
     return dataclasses.replace(spec, storage=study_dir), saved
 
 
@@ -174,7 +167,7 @@ def run_study(spec: StudySpec, address: str | None = None, verbose: int = 1, wri
 
     study_dir = study_dir_of(spec)
     store = StudyStore(study_dir)
-    if store.statuses() or os.path.exists(os.path.join(study_dir, SPEC_FILE)):
+    if store.statuses() or store.read_spec() is not None:
         raise ConfigError(f"storage {study_dir} already holds a study: continue it with `vlpet resume {study_dir}` "
                           f"or choose another storage")
     optuna_study = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"

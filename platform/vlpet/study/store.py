@@ -32,6 +32,7 @@ import pyarrow.fs as pafs
 
 RESULTS = "results"
 TRIALS = "trials"
+SPEC_FILE = "study.json"     # the validated study, written by the runner (see vlpet.study.runner)
 STATUSES = ("PENDING", "RUNNING", "TERMINATED", "STOPPED", "ERROR")
 
 
@@ -41,14 +42,14 @@ def config_key(sampled: dict[str, Any]) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:10]
 
 
-def _clean(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """JSON has no NaN: non-finite floats become None so every reader can parse the file."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
@@ -71,7 +72,7 @@ class StudyStore:
         return "/".join([self.root.rstrip("/"), *parts])
 
     def _write_json(self, path: str, payload: dict[str, Any]) -> None:
-        data = json.dumps(_clean(payload), sort_keys=True, allow_nan=False).encode()
+        data = json.dumps(json_safe(payload), sort_keys=True, allow_nan=False).encode()
         self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
         if not self.local:
             with self.fs.open_output_stream(path) as stream:
@@ -107,11 +108,21 @@ class StudyStore:
         self.write_status(trial_id, record)
         return record
 
-    def status(self, trial_id: str) -> dict[str, Any] | None:
-        path = self._path(TRIALS, f"{trial_id}.json")
+    def _read_if_present(self, path: str) -> dict[str, Any] | None:
         if self.fs.get_file_info(path).type != pafs.FileType.File:
             return None
         return self._read_json(path)
+
+    def status(self, trial_id: str) -> dict[str, Any] | None:
+        return self._read_if_present(self._path(TRIALS, f"{trial_id}.json"))
+
+    def write_spec(self, payload: dict[str, Any]) -> None:
+        """The study's ``study.json`` (written once, when the study starts)."""
+        self._write_json(self._path(SPEC_FILE), payload)
+
+    def read_spec(self) -> dict[str, Any] | None:
+        """The study's ``study.json``, or None where the directory has none."""
+        return self._read_if_present(self._path(SPEC_FILE))
 
     def evaluations(self, trial_id: str | None = None) -> list[dict[str, Any]]:
         """Every stored evaluation (of one trial, or of all), ordered by trial then step."""
