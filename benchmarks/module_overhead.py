@@ -15,10 +15,9 @@ from benchmarks.common import (Settings, build_step, device_sync, in_child, inte
 
 MICRO_REPEATS = {"full": 15, "quick": 5, "tiny": 2}
 MICRO_INNER = {"full": 10, "quick": 5, "tiny": 1}
-# glibc returns freed blocks above 128 KB to the OS and takes them back page by page (minor page faults) on the
-# next allocation; these settings keep freed memory in the process instead. Measured as a variant because every
-# extra activation the modules allocate pays that page-fault cost once per step.
-KEEP_FREED_MEMORY = {"MALLOC_MMAP_THRESHOLD_": str(32 * 2**20), "MALLOC_TRIM_THRESHOLD_": str(4 * 2**30)}
+# vlpet's CPU training runtime keeps freed memory in the process (vlpet.train.allocator); this variant turns that
+# off to show what glibc's defaults cost: every extra activation the modules allocate is faulted in again.
+GLIBC_DEFAULTS = {"VLPET_MALLOC_TUNING": "0"}
 
 
 def per_head_module(fused):
@@ -113,9 +112,13 @@ def fused_vs_per_head(settings: dict[str, Any], d_model: int, bottleneck: int, h
     [batch, tokens, d_model] that require grad (as in a step, where trainable norms sit below)."""
     import torch
 
+    from vlpet.train.allocator import keep_freed_memory
+
     settings = settings_from(settings)
     set_threads(settings)
     device = settings.device
+    if device == "cpu":
+        keep_freed_memory()              # as in a training process (vlpet.train.runtime)
     fused, loop = micro_modules(d_model, bottleneck, heads, device)
     x, h = (torch.randn(batch, tokens, d_model, device=device, requires_grad=True) for _ in range(2))
     grad = torch.randn(batch, tokens, d_model, device=device)
@@ -155,15 +158,15 @@ def micro_shapes(settings: Settings) -> dict[str, dict[str, int]]:
 def run(settings: Settings) -> dict[str, Any]:
     backbone = settings.size.backbones[0]
     steps = in_child("benchmarks.module_overhead:model_overhead", settings=settings.as_dict(), backbone=backbone)
-    kept = in_child("benchmarks.module_overhead:model_overhead", env=KEEP_FREED_MEMORY, settings=settings.as_dict(),
-                    backbone=backbone, per_head=False)
+    defaults = in_child("benchmarks.module_overhead:model_overhead", env=GLIBC_DEFAULTS,
+                        settings=settings.as_dict(), backbone=backbone, per_head=False)
     frozen = steps["frozen backbone"]
     model = {"backbone": backbone, "step_s": steps,
              "vl-pet-large / frozen backbone": paired_ratio(steps["vl-pet-large"], frozen),
              "per-head loop / frozen backbone": paired_ratio(steps["vl-pet-large, per-head loop"], frozen),
-             "allocator keeps freed memory": {"env": KEEP_FREED_MEMORY, "step_s": kept,
-                                              "vl-pet-large / frozen backbone": paired_ratio(
-                                                  kept["vl-pet-large"], kept["frozen backbone"])}}
+             "glibc allocator defaults": {"env": GLIBC_DEFAULTS, "step_s": defaults,
+                                          "vl-pet-large / frozen backbone": paired_ratio(
+                                              defaults["vl-pet-large"], defaults["frozen backbone"])}}
     micro = {name: {"shape": shape, **in_child("benchmarks.module_overhead:fused_vs_per_head",
                                                  settings=settings.as_dict(), **shape)}
              for name, shape in micro_shapes(settings).items()}
@@ -171,8 +174,8 @@ def run(settings: Settings) -> dict[str, Any]:
     where = f"{backbone}, batch {settings.size.batch}"
     return {"figures": {"model": model, "fused_vs_per_head": micro},
             "notes": "step times interleaved in one process; ratios are medians of the per-repeat ratios; "
-                     "'allocator keeps freed memory' repeats the comparison with glibc told not to hand freed memory "
-                     "back to the OS; micro-benchmark: median of "
+                     "the training runtime keeps freed memory in the process (vlpet.train.allocator); 'glibc "
+                     "allocator defaults' repeats the comparison with that turned off; micro-benchmark: median of "
                      f"{MICRO_REPEATS[settings.scale]} repeats of {MICRO_INNER[settings.scale]} calls, interleaved",
             "targets": [
                 target("vl-pet-large step / frozen backbone step", model["vl-pet-large / frozen backbone"], "<=",

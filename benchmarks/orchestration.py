@@ -33,9 +33,6 @@ TRIAL = {"backbone": "tiny-bart", "task": "quickstart", "visual_feat_dim": 192, 
 PROJECTED_TRIAL_S = 60.0
 STUDY_TIMEOUT_S = {"full": 360, "quick": 240, "tiny": 240}
 SHAPES = {"one worker": {"workers": 1, "cpus_per_worker": 1}, "two workers": {"workers": 2, "cpus_per_worker": 0.5}}
-# Ray Train's controller polls its workers every 2 s and a worker's report waits in a queue of one until the next
-# poll, so each report of a multi-worker trial can wait up to 2 s; this variant shows the cost with a 0.1 s poll.
-FAST_POLL = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.1"}
 
 
 def back_to_back(trials: list[dict[str, Any]], work_dir: str) -> dict[str, Any]:
@@ -52,6 +49,62 @@ def back_to_back(trials: list[dict[str, Any]], work_dir: str) -> dict[str, Any]:
         run_trial(TrialConfig.from_dict(keys), os.path.join(work_dir, f"trial-{index}"),
                   on_ready=lambda: startups.append(time.time() - begun))
     return {"wall_s": time.time() - started, "startup_s": startups}
+
+
+def back_to_back_ddp(trials: list[dict[str, Any]], work_dir: str, workers: int) -> dict[str, Any]:
+    """In a fresh process: ``workers`` processes form one gloo DDP group (no Ray) and run the trials back to back
+    with ``run_trial``, one torch thread each, the non-main ranks meeting rank 0 at every report as under Ray
+    Train. The reference for multi-worker studies: the same DDP training, without the study around it. Timed on
+    rank 0 from after its imports and the group's start to the end of the last trial."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    port = _free_port()
+    processes = [context.Process(target=_ddp_rank, args=(rank, workers, port, trials, work_dir, results))
+                 for rank in range(workers)]
+    for process in processes:
+        process.start()
+    outcome = results.get(timeout=STUDY_TIMEOUT_S["full"])
+    for process in processes:
+        process.join(timeout=60)
+    if any(process.exitcode for process in processes):
+        raise RuntimeError(f"a DDP rank failed: exit codes {[p.exitcode for p in processes]}")
+    return outcome
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _ddp_rank(rank: int, workers: int, port: int, trials: list[dict[str, Any]], work_dir: str, results) -> None:
+    import torch
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    from vlpet.train.loop import run_trial
+    from vlpet.train.runtime import Runtime
+    from vlpet.trial_config import TrialConfig
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=workers)
+    dist.barrier()
+    started, startups = time.time(), []
+    for index, keys in enumerate(trials):
+        begun = time.time()
+        runtime = Runtime(device=torch.device("cpu"), rank=rank, world_size=workers,
+                          wrap_model=DistributedDataParallel, report_barrier=dist.barrier)
+        run_trial(TrialConfig.from_dict(keys), os.path.join(work_dir, f"trial-{index}-rank-{rank}"),
+                  report=(lambda metrics, checkpoint: dist.barrier()) if rank == 0 else None, runtime=runtime,
+                  on_ready=lambda: startups.append(time.time() - begun))
+    dist.barrier()
+    if rank == 0:
+        results.put({"wall_s": time.time() - started, "startup_s": startups, "workers": workers})
+    dist.destroy_process_group()
 
 
 def study(trial: dict[str, Any], seeds: list[int], workers: int, cpus_per_worker: float,
@@ -126,12 +179,16 @@ def run(settings: Settings) -> dict[str, Any]:
         in_child("benchmarks.orchestration:prepare_cache")
         trial = {**TRIAL, "max_steps": sizes["max_steps"], "data_dir": write_data(root, sizes["images"])}
         seeds = list(range(1, sizes["trials"] + 1))
-        baseline = in_child("benchmarks.orchestration:back_to_back", trials=[{**trial, "seed": s} for s in seeds],
-                            work_dir=os.path.join(root, "sequential"))
-        figures: dict[str, Any] = {"trials": sizes["trials"], "max_steps": sizes["max_steps"], "trial": TRIAL}
+        trials = [{**trial, "seed": s} for s in seeds]
+        baselines = {1: in_child("benchmarks.orchestration:back_to_back", trials=trials,
+                                 work_dir=os.path.join(root, "sequential")),
+                     2: in_child("benchmarks.orchestration:back_to_back_ddp", trials=trials,
+                                 work_dir=os.path.join(root, "sequential-ddp"), workers=2)}
+        figures: dict[str, Any] = {"trials": sizes["trials"], "max_steps": sizes["max_steps"], "trial": TRIAL,
+                                   "back_to_back": {f"{w} worker(s)": b for w, b in baselines.items()}}
         runs = {name: (shape, {}) for name, shape in SHAPES.items()}
-        runs["two workers, controller poll 0.1 s"] = (SHAPES["two workers"], FAST_POLL)
         for name, (shape, env) in runs.items():
+            baseline = baselines[shape["workers"]]
             storage = os.path.join(root, name.replace(" ", "-").replace(",", ""))
             try:
                 measured = in_child("benchmarks.orchestration:study", timeout=STUDY_TIMEOUT_S[settings.scale], env=env,

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from vlpet.errors import ConfigError, show
-from vlpet.pet.placement import PLACEMENTS
+from vlpet.pet.sites import PLACEMENTS
 from vlpet.pet.settings import PETSettings
 from vlpet.safe_yaml import bounded_load, read_yaml_file
 

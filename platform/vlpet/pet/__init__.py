@@ -1,14 +1,29 @@
-"""PET methods, gates, placements and the shared trainability/counting/saving interface."""
+"""PET methods, gates, placements and the shared trainability/counting/saving interface.
 
-from vlpet.pet.budget import ParameterBudget, count_parameters
-from vlpet.pet.gates import GATES, build_gate, register_gate
-from vlpet.pet.placement import PLACEMENTS
-from vlpet.pet.registry import METHODS, apply_pet, register_method
-from vlpet.pet.settings import PETSettings
-from vlpet.pet.state import load_pet_weights, save_pet_weights, trainable_state_dict
+The names below are loaded on first use (PEP 562), so that importing a light submodule such as
+``vlpet.pet.sites`` or ``vlpet.pet.settings`` (what a trial config needs) does not import torch and
+transformers: Ray processes that only read configs (the study driver, Ray Train's controller) start faster.
+"""
 
-__all__ = [
-    "GATES", "METHODS", "PLACEMENTS", "PETSettings", "ParameterBudget", "apply_pet", "build_gate",
-    "count_parameters", "load_pet_weights", "register_gate", "register_method", "save_pet_weights",
-    "trainable_state_dict",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ParameterBudget": "vlpet.pet.budget", "count_parameters": "vlpet.pet.budget",
+    "GATES": "vlpet.pet.gates", "build_gate": "vlpet.pet.gates", "register_gate": "vlpet.pet.gates",
+    "PLACEMENTS": "vlpet.pet.sites",
+    "METHODS": "vlpet.pet.registry", "apply_pet": "vlpet.pet.registry", "register_method": "vlpet.pet.registry",
+    "PETSettings": "vlpet.pet.settings",
+    "load_pet_weights": "vlpet.pet.state", "save_pet_weights": "vlpet.pet.state",
+    "trainable_state_dict": "vlpet.pet.state",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'vlpet.pet' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -14,16 +14,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-PLACEMENTS = (
-    "encoder.attn",
-    "encoder.ffn",
-    "decoder.self_attn",
-    "decoder.cross_attn",
-    "decoder.cross_attn.value",
-    "decoder.ffn",
-)
-SEQUENTIAL_PLACEMENTS = tuple(p for p in PLACEMENTS if p != "decoder.cross_attn.value")
-ATTENTION_PLACEMENTS = ("encoder.attn", "decoder.self_attn", "decoder.cross_attn")
+from vlpet.pet.sites import ATTENTION_PLACEMENTS, PLACEMENTS, SEQUENTIAL_PLACEMENTS  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)

@@ -181,9 +181,10 @@ def run_study(spec: StudySpec, address: str | None = None, verbose: int = 1, wri
         tune_config=ray.tune.TuneConfig(search_alg=search, scheduler=_scheduler(spec), num_samples=num_samples,
                                         metric=spec.primary_metric[0], mode=spec.primary_metric[1],
                                         max_concurrent_trials=spec.max_concurrent, time_budget_s=spec.time_budget_s,
-                                        # one-worker trials run in their Tune actor: reusing it for the next trial
-                                        # saves the process start and the torch/transformers imports
-                                        reuse_actors=int(spec.resources["workers"]) <= 1),
+                                        # reusing a trial's Tune actor for the next trial saves a process start and
+                                        # its torch/transformers imports (one-worker trials train in it; for
+                                        # several workers it is the Ray Train driver)
+                                        reuse_actors=True),
         run_config=_run_config(spec, study_dir, verbose),
     )
     return _fit(tuner, spec, study_dir, dashboard, write_outputs)

@@ -21,7 +21,6 @@ import time
 from typing import Any, Callable
 
 from vlpet.errors import ConfigError, DataError, TrainingDiverged
-from vlpet.train.checkpoint import checkpoint_step
 from vlpet.study.space import decode
 from vlpet.study.spec import StudySpec
 from vlpet.study.store import StudyStore, config_key
@@ -173,6 +172,8 @@ def _restore(checkpoint, directory: str) -> int | None:
     returns the step it holds (None when starting fresh)."""
     if checkpoint is None:
         return None
+    from vlpet.train.checkpoint import checkpoint_step
+
     os.makedirs(directory, exist_ok=True)
     target = os.path.join(directory, RESTORED)
     checkpoint.to_directory(target)

@@ -12,6 +12,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from vlpet.train.allocator import keep_freed_memory
+
 
 @dataclass
 class Runtime:
@@ -26,6 +28,10 @@ class Runtime:
     wrap_model: Callable[[nn.Module], nn.Module] | None = None
     # Called by ranks other than 0 where rank 0 evaluates and reports (Ray Train's report is a barrier).
     report_barrier: Callable[[], None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.device.type == "cpu":
+            keep_freed_memory()
 
     @property
     def is_main(self) -> bool:
