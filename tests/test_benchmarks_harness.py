@@ -31,3 +31,20 @@ def test_cli_rejects_unknown_benchmark_names(capsys):
         parse_args(["--only", "pet_vs_full,nonsense"])
     assert "nonsense" in capsys.readouterr().err
     assert parse_args(["--only", "scaling"]).names == ["scaling"]
+
+
+def test_the_ddp_reference_runs_every_trial_on_two_ranks(tmp_path):
+    # The reference of a two-worker study: the same trials back to back in one gloo group, without Ray.
+    from benchmarks.common import in_child
+    from benchmarks.orchestration import CONFIG, TRIAL, write_data
+
+    sizes = CONFIG["tiny"]
+    trial = {**TRIAL, "max_steps": sizes["max_steps"], "data_dir": write_data(str(tmp_path), sizes["images"])}
+    trials = [{**trial, "seed": seed} for seed in (1, 2)]
+    outcome = in_child("benchmarks.orchestration:back_to_back_ddp", timeout=300, trials=trials,
+                       work_dir=str(tmp_path / "ddp"), workers=2)
+    assert outcome["workers"] == 2 and outcome["wall_s"] > 0
+    assert len(outcome["startup_s"]) == 2 and all(s >= 0 for s in outcome["startup_s"])
+    # rank 0 evaluated and checkpointed each trial in its own directory
+    for index in range(2):
+        assert list((tmp_path / "ddp" / f"trial-{index}-rank-0" / "checkpoints").glob("step_*"))
