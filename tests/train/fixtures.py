@@ -13,8 +13,10 @@ from vlpet.data.quickstart import FEATURE_DIR, FEAT_DIM, GRID, image_key
 COLORS = ["red", "blue", "green", "yellow"]
 
 
-def write_mini_quickstart(root: Path, n_images: int = 24, nan_features: bool = False, seed: int = 0) -> Path:
-    """Each image is one colour; questions ask for it, so the answer depends on the image only."""
+def write_mini_quickstart(root: Path, n_images: int = 24, nan_features: bool = False, seed: int = 0,
+                          nan_images: tuple[int, ...] = ()) -> Path:
+    """Each image is one colour; questions ask for it, so the answer depends on the image only.
+    ``nan_features`` poisons every image's features with NaN, ``nan_images`` only those images'."""
     rng = np.random.default_rng(seed)
     features = root / FEATURE_DIR
     features.mkdir(parents=True, exist_ok=True)
@@ -25,7 +27,7 @@ def write_mini_quickstart(root: Path, n_images: int = 24, nan_features: bool = F
         key = image_key(split, index)
         array = rng.normal(size=(GRID * GRID, FEAT_DIM)).astype(np.float32) * 0.1
         array[:, COLORS.index(color)] += 1.0
-        if nan_features:
+        if nan_features or index in nan_images:
             array[:] = np.nan
         with h5py.File(features / f"{key}.h5", "w") as handle:
             handle.create_group(key)["features"] = array.astype(np.float16)

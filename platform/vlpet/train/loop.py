@@ -150,9 +150,13 @@ def _train_step(model, optimizer, scheduler, batch, config: TrialConfig, runtime
         logits = model(**inputs).logits
     loss = weighted_loss(logits, inputs["labels"], batch["loss_weights"].to(runtime.device))
     value = float(loss.detach())
-    if not math.isfinite(value):
+    diverged = _ranks_with(not math.isfinite(value), runtime)
+    if diverged:
+        # every rank raises the same message: rank 0's is the one the study records
+        what = value if runtime.world_size <= 1 else "non-finite (NaN or inf)"
+        where = "" if runtime.world_size <= 1 else f" on rank {', '.join(map(str, diverged))} of {runtime.world_size}"
         raise TrainingDiverged(
-            f"loss became {value} at step {state.step + 1} (epoch {state.epoch}, task {batch.get('task')}); "
+            f"loss became {what} at step {state.step + 1}{where} (epoch {state.epoch}, task {batch.get('task')}); "
             f"training stopped; checkpoints and metrics written before this step are kept. "
             f"Try a lower lr than {config.lr} or precision fp32."
         )
@@ -163,6 +167,20 @@ def _train_step(model, optimizer, scheduler, batch, config: TrialConfig, runtime
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
     return value
+
+
+def _ranks_with(flag: bool, runtime: Runtime) -> list[int]:
+    """The ranks where ``flag`` holds. In a process group every rank learns it (a tiny all-reduce per step), so
+    a NaN loss on one rank stops all of them at the same step instead of leaving the others waiting in the
+    gradient all-reduce."""
+    import torch.distributed as dist
+
+    if runtime.world_size <= 1 or not (dist.is_available() and dist.is_initialized()):
+        return [runtime.rank] if flag else []
+    flags = torch.zeros(runtime.world_size, device=runtime.device)
+    flags[runtime.rank] = float(flag)
+    dist.all_reduce(flags)
+    return [rank for rank, raised in enumerate(flags.tolist()) if raised]
 
 
 class _NoBar:
