@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from vlpet.pet.sites import ATTENTION_PLACEMENTS, PLACEMENTS, SEQUENTIAL_PLACEMENTS  # noqa: F401 (re-exported)
+from vlpet.pet.sites import ATTENTION_PLACEMENTS, PLACEMENTS  # noqa: F401 (PLACEMENTS re-exported)
 
 
 @dataclass(frozen=True)

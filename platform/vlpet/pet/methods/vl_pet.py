@@ -42,13 +42,6 @@ def inject_value_adapters(backbone: nn.Module, bottleneck: int, make_adapter=Non
         attach_parallel_module(layer.get_submodule(table.cross_attn_value), adapter)
 
 
-def check_heads(settings: PETSettings) -> str | None:
-    if settings.bottleneck % settings.heads:
-        return (f"bottleneck: {settings.bottleneck} is not divisible by heads={settings.heads}; "
-                "choose r as a multiple of N_h")
-    return None
-
-
 def inject_at_placements(backbone: nn.Module, settings: PETSettings, make_modification, make_value_adapter=None) -> None:
     """``s · G ⊙ (H + ΔH)`` with ΔH = ``make_modification(d)`` at each sequential placement, and a parallel value
     adapter ``make_value_adapter(d)`` (default: :class:`ParallelValueAdapter` of size r_v) where placed.
