@@ -7,7 +7,6 @@ import dataclasses
 import json
 import os
 import platform
-import resource
 import signal
 import statistics
 import subprocess
@@ -167,9 +166,12 @@ def peak_rss_bytes() -> int:
 
 
 def maxrss_bytes() -> int:
-    """getrusage maxrss (kilobytes on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if sys.platform == "darwin" else peak * 1024)
+    """getrusage maxrss in bytes: what the training loop reports as ``peak_mem_bytes`` on CPU."""
+    import torch
+
+    from vlpet.train.runtime import peak_memory_bytes
+
+    return peak_memory_bytes(torch.device("cpu"))
 
 
 def current_rss_bytes() -> int:

@@ -58,9 +58,11 @@ def back_to_back_ddp(trials: list[dict[str, Any]], work_dir: str, workers: int) 
     rank 0 from after its imports and the group's start to the end of the last trial."""
     import multiprocessing
 
+    from tests.train.ddp import free_port
+
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
-    port = _free_port()
+    port = free_port()
     processes = [context.Process(target=_ddp_rank, args=(rank, workers, port, trials, work_dir, results))
                  for rank in range(workers)]
     for process in processes:
@@ -73,33 +75,20 @@ def back_to_back_ddp(trials: list[dict[str, Any]], work_dir: str, workers: int) 
     return outcome
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _ddp_rank(rank: int, workers: int, port: int, trials: list[dict[str, Any]], work_dir: str, results) -> None:
-    import torch
     import torch.distributed as dist
-    from torch.nn.parallel import DistributedDataParallel
 
+    from tests.train.ddp import join_gloo_group, main_rank_report
     from vlpet.train.loop import run_trial
-    from vlpet.train.runtime import Runtime
     from vlpet.trial_config import TrialConfig
 
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=workers)
+    runtime = join_gloo_group(rank, workers, port)
     dist.barrier()
     started, startups = time.time(), []
     for index, keys in enumerate(trials):
         begun = time.time()
-        runtime = Runtime(device=torch.device("cpu"), rank=rank, world_size=workers,
-                          wrap_model=DistributedDataParallel, report_barrier=dist.barrier)
         run_trial(TrialConfig.from_dict(keys), os.path.join(work_dir, f"trial-{index}-rank-{rank}"),
-                  report=(lambda metrics, checkpoint: dist.barrier()) if rank == 0 else None, runtime=runtime,
+                  report=main_rank_report(runtime), runtime=runtime,
                   on_ready=lambda: startups.append(time.time() - begun))
     dist.barrier()
     if rank == 0:

@@ -7,7 +7,8 @@ import secrets
 
 import pytest
 
-from tests.study.ray_fixtures import free_port, http_status, mini_data, start_head, stop_head, write_study
+from tests.study.ray_fixtures import http_status, mini_data, start_head, stop_head, write_study
+from tests.train.ddp import free_port
 from vlpet.cli import main
 from vlpet.study.store import StudyStore
 

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from tests.study.ray_fixtures import BIN, free_port, mini_data, start_head, stop_head, write_study
+from tests.study.ray_fixtures import BIN, mini_data, start_head, stop_head, write_study
+from tests.train.ddp import free_port
 from vlpet.cli import main
 from vlpet.study.store import StudyStore
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
-import socket
 
+from tests.train.ddp import free_port
 from tests.train.fixtures import write_mini_quickstart
 
 TRIAL = {"backbone": "tiny-bart", "task": "quickstart", "visual_feat_dim": 192, "bottleneck": 8, "gate_bottleneck": 8,
@@ -15,31 +15,18 @@ TRIAL = {"backbone": "tiny-bart", "task": "quickstart", "visual_feat_dim": 192, 
 
 
 def _rank(rank: int, port: int, keys: dict, out_dir: str, results) -> None:
-    import torch
-    import torch.distributed as dist
-    from torch.nn.parallel import DistributedDataParallel
-
+    from tests.train.ddp import join_gloo_group, main_rank_report
     from vlpet.errors import TrainingDiverged
     from vlpet.train.loop import run_trial
-    from vlpet.train.runtime import Runtime
     from vlpet.trial_config import TrialConfig
 
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
-    runtime = Runtime(device=torch.device("cpu"), rank=rank, world_size=2, wrap_model=DistributedDataParallel,
-                      report_barrier=dist.barrier)
+    runtime = join_gloo_group(rank, 2, port)
     try:
         run_trial(TrialConfig.from_dict(keys), f"{out_dir}/rank-{rank}", runtime=runtime,
-                  report=(lambda metrics, checkpoint: dist.barrier()) if rank == 0 else None)
+                  report=main_rank_report(runtime))
         results.put((rank, "finished"))
     except TrainingDiverged as error:
         results.put((rank, str(error)))
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _first_steps(data_dir) -> dict[str, dict[int, int]]:
@@ -65,7 +52,7 @@ def test_a_nan_loss_on_one_rank_stops_both_ranks_at_the_same_step(tmp_path):
     data = write_mini_quickstart(tmp_path / "data", n_images=16, nan_images=(int(image.rsplit("_", 1)[1]),))
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
-    port = _free_port()
+    port = free_port()
     processes = [context.Process(target=_rank, args=(rank, port, {**TRIAL, "data_dir": str(data)}, str(tmp_path),
                                                      results), daemon=True) for rank in (0, 1)]
     for process in processes:
