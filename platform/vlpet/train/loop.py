@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from vlpet.build import build_trial_model
 from vlpet.errors import TrainingDiverged
@@ -173,8 +174,6 @@ def _ranks_with(flag: bool, runtime: Runtime) -> list[int]:
     """The ranks where ``flag`` holds. In a process group every rank learns it (a tiny all-reduce per step), so
     a NaN loss on one rank stops all of them at the same step instead of leaving the others waiting in the
     gradient all-reduce."""
-    import torch.distributed as dist
-
     if runtime.world_size <= 1 or not (dist.is_available() and dist.is_initialized()):
         return [runtime.rank] if flag else []
     flags = torch.zeros(runtime.world_size, device=runtime.device)
