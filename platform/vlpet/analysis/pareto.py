@@ -1,11 +1,10 @@
-"""Efficiency-vs-accuracy Pareto frontiers and hypervolume, with Optuna's multi-objective utilities."""
+"""Efficiency-vs-accuracy Pareto frontiers and hypervolume, with moocore's non-dominated filter and hypervolume."""
 
 from __future__ import annotations
 
+import moocore
 import numpy as np
 import pandas as pd
-from optuna._hypervolume import compute_hypervolume
-from optuna.study._multi_objective import _is_pareto_front
 
 from vlpet.analysis.results import DEFAULT_OBJECTIVES, columns_exist, finished
 from vlpet.errors import ConfigError
@@ -33,6 +32,7 @@ def by_configuration(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 
 def _losses(frame: pd.DataFrame, objectives: dict[str, str]) -> np.ndarray:
+    """(rows, objectives) values to minimise: a maximised column is negated."""
     return np.column_stack([-frame[c].to_numpy(float) if d == "max" else frame[c].to_numpy(float)
                             for c, d in objectives.items()])
 
@@ -51,7 +51,8 @@ def pareto_front(frame: pd.DataFrame, objectives: dict[str, str] | None = None, 
     rows = rows.dropna(subset=list(objectives))
     if rows.empty:
         return rows.copy()
-    mask = _is_pareto_front(_losses(rows, objectives), assume_unique_lexsorted=False)
+    # keep_weakly: duplicates of a frontier point (ties) all stay on the frontier.
+    mask = moocore.is_nondominated(_losses(rows, objectives), keep_weakly=True)
     first, direction = next(iter(objectives.items()))
     return rows[mask].sort_values(first, ascending=direction == "min").reset_index(drop=True)
 
@@ -71,4 +72,4 @@ def hypervolume(frame: pd.DataFrame, objectives: dict[str, str] | None, referenc
     losses = _losses(front, objectives)
     if (losses >= reference).any(axis=1).any():
         raise ConfigError(f"reference_point {reference_point} must be worse than every frontier point")
-    return float(compute_hypervolume(losses, reference, assume_pareto=True))
+    return float(moocore.hypervolume(losses, ref=reference))
