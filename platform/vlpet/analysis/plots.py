@@ -38,11 +38,21 @@ def _axes(objectives: dict[str, str]) -> tuple[str, str]:
     return x, y
 
 
+def method_reads(method: object, key: str) -> bool:
+    """Whether PET method ``method`` reads trial key ``key``, from its registry record; False for unknown names."""
+    from vlpet.pet.registry import METHOD_INFO
+    import vlpet.pet.methods  # noqa: F401
+
+    return isinstance(method, str) and method in METHOD_INFO and key in METHOD_INFO[method].keys
+
+
 def point_label(row: pd.Series) -> str:
+    """Arm, gate and, for a method with a bottleneck, ``r=``: e.g. ``vl-pet large r=96``."""
     parts = [str(row.get("arm") or row.get("method") or "")]
     if isinstance(row.get("granularity"), str) and row.get("granularity") not in ("", "none"):
         parts.append(str(row["granularity"]))
-    if "bottleneck" in row and pd.notna(row.get("bottleneck")) and row.get("arm") in ("vl-pet", "adapter", "compacter"):
+    method = row.get("method") if isinstance(row.get("method"), str) else row.get("arm")
+    if "bottleneck" in row and pd.notna(row.get("bottleneck")) and method_reads(method, "bottleneck"):
         parts.append(f"r={int(row['bottleneck'])}")
     return " ".join(p for p in parts if p)
 
