@@ -4,7 +4,7 @@ import glob
 
 import pytest
 
-from vlpet.commands.params import budget_for
+from vlpet.build import trial_budget as budget_for
 from vlpet.trial_config import TrialConfig
 
 TRIALS = sorted(glob.glob("search_spaces/trials/*.yaml"))

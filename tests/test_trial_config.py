@@ -13,7 +13,7 @@ def test_family_defaults_follow_the_paper_scripts():
     t5 = TrialConfig.from_dict({"backbone": "t5-base"})
     assert (bart.bottleneck, bart.gate_bottleneck, bart.gate_scale, bart.lr, bart.init) == (96, 96, 1.0, 1e-3, "normal")
     assert (t5.bottleneck, t5.gate_bottleneck, t5.gate_scale, t5.lr, t5.init) == (192, 192, 0.3, 3e-4, "zero_up")
-    assert bart.decoder_bottleneck == t5.decoder_bottleneck == 96 and bart.heads == 4
+    assert bart.decoder_bottleneck == t5.decoder_bottleneck == 96 and bart.options.heads == 4
 
 
 @pytest.mark.parametrize(
@@ -55,7 +55,7 @@ def test_yaml_file_with_overrides(tmp_path):
     path = tmp_path / "trial.yaml"
     path.write_text("backbone: tiny-bart\ngranularity: small\nlr: 1e-3\nplacement: [encoder.ffn]\n")
     config = TrialConfig.from_file(path, ["heads=2", "bottleneck=8", "granularity=none"])
-    assert config.lr == 1e-3 and config.heads == 2 and config.granularity is None
+    assert config.lr == 1e-3 and config.options.heads == 2 and config.granularity is None
     assert config.placement == ["encoder.ffn"]
 
 
@@ -101,7 +101,8 @@ def test_override_syntax_error():
 )
 def test_method_defaults_follow_the_paper_runs(method, backbone, expected):
     config = TrialConfig.from_dict({"backbone": backbone, "method": method})
-    assert {key: getattr(config, key) for key in expected} == expected
+    resolved = config.to_dict()
+    assert {key: resolved[key] for key in expected} == expected
 
 
 @pytest.mark.parametrize("method", ["full", "bitfit", "prompt", "lora", "adapter", "compacter"])

@@ -20,3 +20,11 @@ def build_trial_model(config: TrialConfig, device: str | torch.device | None = N
     model = build_vl_model(config.backbone, config.visual_feat_dim, config.visual_grid, config.dropout,
                            device=device, pretrained=pretrained)
     return apply_pet(model, config.pet_settings())
+
+
+def trial_budget(config: TrialConfig) -> dict:
+    """The parameter budget of ``config``, counted on the meta device (no weights, no download): a dict with
+    ``trainable_params``, ``total_params``, ``trainable_pct`` and the per-component ``breakdown``."""
+    from vlpet.pet.budget import count_parameters
+
+    return count_parameters(build_trial_model(config, device="meta")).as_dict()

@@ -1,16 +1,17 @@
 """TrialConfig: the one typed object describing a trial, loadable from YAML/JSON and validated on construction.
 
-Fields left as ``None`` (or ``auto``) take the paper's value for the backbone's family (vlpet_spec §4): BART
-r = r_g = 96, s = 1, lr 1e-3, N(0, 0.02) init; T5 r = r_g = 192, s = 0.3, lr 3e-4, zero-initialised up
-projections. Each PET method then overrides what its paper runs used (vlpet_spec §5: its lr, placement, which
-norms train, its own sizes); those defaults live with the method's registration (``vlpet.pet.registry``).
+Fields left as ``None`` (or ``auto``) take the paper's value for the backbone's family (vlpet_spec §4, from the
+family's record in ``vlpet.models.families``): BART r = r_g = 96, s = 1, lr 1e-3, N(0, 0.02) init; T5
+r = r_g = 192, s = 0.3, lr 3e-4, zero-initialised up projections. Each PET method then overrides what its paper
+runs used (vlpet_spec §5: its lr, placement, which norms train); those defaults live with the method's record
+(``vlpet.pet.registry``). A method's own keys (``lora_rank``, ``prompt_length``, ...) stay flat in the file and are
+routed to the method's options class, declared in its module.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import json
-import math
 import os
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -18,22 +19,22 @@ from typing import Any
 import yaml
 
 from vlpet.errors import ConfigError, show
-from vlpet.pet.sites import PLACEMENTS
+from vlpet.field_types import allowed, coerce_fields, in_range
+from vlpet.models.families import family_record
+from vlpet.pet.options import MethodOptions
+from vlpet.pet.registry import method_record, option_keys, registered_methods
 from vlpet.pet.settings import PETSettings
+from vlpet.pet.sites import PLACEMENTS
 from vlpet.safe_yaml import bounded_load, read_yaml_file
 
-FAMILY_DEFAULTS = {
-    "bart": {"bottleneck": 96, "gate_scale": 1.0, "init": "normal", "lr": 1e-3},
-    "t5": {"bottleneck": 192, "gate_scale": 0.3, "init": "zero_up", "lr": 3e-4},
-}
 TRAIN_NORMS = ("auto", "encoder", "all", "none")
 INITS = ("auto", "normal", "zero_up")
 PRECISIONS = ("auto", "fp32", "bf16")
 # Upper bounds: far above the paper's values, low enough that a typo cannot allocate a model the size of a cluster.
 MAX_SIZE = 65_536        # module widths, heads, ranks, prompt lengths, beams, tokens
 MAX_COUNT = 10**9        # examples, batches, steps, epochs
-SIZE_KEYS = ("bottleneck", "heads", "gate_bottleneck", "decoder_bottleneck", "visual_feat_dim", "num_beams",
-             "visual_grid", "max_new_tokens", "lora_rank", "prompt_length", "prompt_hidden", "phm_dim")
+SIZE_KEYS = ("bottleneck", "gate_bottleneck", "decoder_bottleneck", "visual_feat_dim", "num_beams", "visual_grid",
+             "max_new_tokens")
 COUNT_KEYS = ("batch_size", "epochs", "train_size", "eval_size", "eval_batch_size", "max_steps", "eval_every_steps",
               "checkpoint_every_steps")
 
@@ -63,7 +64,6 @@ class TrialConfig:
                                     "(paper Table 9)", default="auto")
     bottleneck: int | None = _help("r, the down-projection size of ΔH, of each adapter or compacter (default: 96 BART, "
                                    "192 T5)", default=None)
-    heads: int = _help("N_h, heads of the multi-head modification (r must divide by it)", default=4)
     gate_bottleneck: int | None = _help("r_g of the large gate (default: r)", default=None)
     decoder_bottleneck: int = _help("r_v of the decoder's cross-attention value adapter", default=96)
     gate_scale: float | None = _help("s, scale applied after the gate (default: 1 BART, 0.3 T5)", default=None)
@@ -79,13 +79,6 @@ class TrialConfig:
     visual_grid: int | None = _help("max-pool the square feature grid to this side (6 → 36 tokens); none keeps it",
                                     default=6)
     dropout: float = _help("dropout everywhere, attention and activation included", default=0.1)
-    lora_rank: int | None = _help("lora: rank of A and B (default: 128 BART, 150 T5)", default=None)
-    lora_alpha: float = _help("lora: α; the update is scaled by α / rank", default=32.0)
-    lora_dropout: float = _help("lora: dropout on the LoRA branch's input", default=0.1)
-    prompt_length: int = _help("prompt: number of prompt vectors prepended to the encoder's text", default=40)
-    prompt_hidden: int = _help("prompt: hidden size of the prompt reparameterisation MLP (mid_dim)", default=800)
-    phm_dim: int = _help("compacter: n, the number of Kronecker summands of each PHM layer (d and r divisible by n)",
-                         default=2)
     lr: float | None = _help("peak learning rate (default per method and family: vl-pet, adapter, lora 1e-3 BART "
                              "/ 3e-4 T5; full 1e-4; bitfit and prompt 1e-3 BART / 3e-3 T5)", default=None)
     seed: int = _help("random seed", default=42)
@@ -109,6 +102,9 @@ class TrialConfig:
     precision: str = _help("auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16", default="auto")
     text_only: bool = _help("ablation: feed no visual tokens", default=False)
     checkpoint_every_steps: int | None = _help("also write a resumable checkpoint every N steps", default=None)
+    # ---- the methods' own keys (flat in files), and the selected method's options built from them --------
+    method_keys: dict[str, Any] = field(default_factory=dict, metadata={"internal": True})
+    options: MethodOptions | None = field(default=None, init=False, metadata={"internal": True})
 
     def __post_init__(self) -> None:
         if isinstance(self.placement, str) and self.placement.lower() not in ("none", "null"):
@@ -117,22 +113,34 @@ class TrialConfig:
             self.placement = list(self.placement)
         if isinstance(self.granularity, str) and self.granularity.lower() == "none":
             self.granularity = None
-        self._check_types()
+        coerce_fields(self)
+        if self.placement is not None and (not isinstance(self.placement, list)
+                                           or not all(isinstance(p, str) for p in self.placement)):
+            raise ConfigError(f"placement: expected a list of site names, got {show(self.placement)}")
         self._check_method()
-        self._resolve_defaults()
+        paper_setting = self._resolve_defaults()
+        self.options = self._method_options(paper_setting)
+        self.method_keys = {**self._declared_method_keys(), **self.method_keys, **self.options.to_dict()}
         self._check_values()
 
     # ---- construction -------------------------------------------------------------------------------------
+    @classmethod
+    def keys(cls) -> list[str]:
+        """Every key a trial file may hold: the shared ones and every registered method's own."""
+        return [*(f.name for f in fields(cls) if not f.metadata.get("internal")), *option_keys()]
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrialConfig":
         """Build from a mapping; unknown keys are rejected with the list of known ones."""
         if not isinstance(data, dict):
             raise ConfigError(f"a trial config must be a mapping of keys to values, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
+        known = set(cls.keys())
         unknown = sorted(str(key) for key in data if key not in known)
         if unknown:
             raise ConfigError(f"unknown trial config key(s) {', '.join(unknown)}; allowed keys: {', '.join(sorted(known))}")
-        return cls(**data)
+        routed = option_keys()
+        shared = {key: value for key, value in data.items() if key not in routed}
+        return cls(**shared, method_keys={key: value for key, value in data.items() if key in routed})
 
     @classmethod
     def from_file(cls, path: str | os.PathLike | None, overrides: list[str] | dict | None = None) -> "TrialConfig":
@@ -146,7 +154,10 @@ class TrialConfig:
         return cls.from_dict({**data, **parse_overrides(overrides)})
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every key, flat: the shared ones and every method's own keys (as given or declared; the selected
+        method's as resolved). ``from_dict(to_dict())`` gives the same config."""
+        data = {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self) if not f.metadata.get("internal")}
+        return {**data, **copy.deepcopy(self.method_keys)}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -170,118 +181,91 @@ class TrialConfig:
     def pet_settings(self) -> PETSettings:
         """The PET part, for the model builders."""
         return PETSettings(
-            method=self.method, granularity=self.granularity, bottleneck=self.bottleneck, heads=self.heads,
+            method=self.method, granularity=self.granularity, bottleneck=self.bottleneck,
             gate_bottleneck=self.gate_bottleneck, decoder_bottleneck=self.decoder_bottleneck,
             gate_scale=self.gate_scale, placement=tuple(self.placement), train_norms=self.train_norms,
-            init=self.init, lora_rank=self.lora_rank, lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
-            prompt_length=self.prompt_length, prompt_hidden=self.prompt_hidden, phm_dim=self.phm_dim,
+            init=self.init, options=self.options,
         )
 
     # ---- validation ---------------------------------------------------------------------------------------
-    def _check_types(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            expected = f.type if isinstance(f.type, str) else str(f.type)
-            if "None" in expected and not expected.startswith("str") and isinstance(value, str) and value.lower() in ("none", "null"):
-                value = None
-                setattr(self, f.name, None)
-            if value is None and "None" in expected:
-                continue
-            if expected.startswith("int") and not _is_int(value):
-                raise ConfigError(f"{f.name}: expected an integer, got {show(value)}")
-            if expected.startswith("float"):
-                value = _coerce_float(value)
-                if not _is_finite(value):
-                    raise ConfigError(f"{f.name}: expected a finite number, got {show(value)}")
-                setattr(self, f.name, float(value))
-            if expected.startswith("str") and not isinstance(value, str):
-                raise ConfigError(f"{f.name}: expected a string, got {show(value)}")
-            if expected.startswith("bool") and not isinstance(value, bool):
-                raise ConfigError(f"{f.name}: expected true or false, got {show(value)}")
-        if self.placement is not None and (not isinstance(self.placement, list)
-                                           or not all(isinstance(p, str) for p in self.placement)):
-            raise ConfigError(f"placement: expected a list of site names, got {show(self.placement)}")
-
     def _check_method(self) -> None:
         """The method exists, and a gate is only asked of a method that can take one."""
         from vlpet.pet.gates import GATES
-        from vlpet.pet.registry import METHOD_INFO
-        import vlpet.pet.methods  # noqa: F401
 
-        _allowed("method", self.method, sorted(METHOD_INFO))
-        info = METHOD_INFO[self.method]
+        methods = registered_methods()
+        allowed("method", self.method, sorted(methods))
+        method = methods[self.method]
         if self.granularity == "auto":
-            self.granularity = info.default_granularity
+            self.granularity = method.default_granularity
         if self.granularity is None:
             return
-        _allowed("granularity", self.granularity, [*GATES, "none", "auto"])
-        if not info.takes_granularity:
-            gated = ", ".join(name for name, other in METHOD_INFO.items() if other.takes_granularity)
+        allowed("granularity", self.granularity, [*GATES, "none", "auto"])
+        if not method.takes_granularity:
+            gated = ", ".join(name for name, other in methods.items() if other.takes_granularity)
             raise ConfigError(
                 f"granularity: {self.granularity!r} cannot be combined with method {self.method!r}; the gate G applies "
                 f"to {gated}. Set granularity: none (in a study, condition granularity on the method with `when:`)"
             )
 
-    def _resolve_defaults(self) -> None:
-        from vlpet.pet.registry import METHOD_INFO
-
-        defaults = {**FAMILY_DEFAULTS[self.family], **METHOD_INFO[self.method].defaults(self.family, self.granularity)}
-        if self.bottleneck is None:
-            self.bottleneck = defaults["bottleneck"]
+    def _resolve_defaults(self) -> str:
+        """Fill every key left ``None``/``auto`` from the family's and then the method's paper values; returns
+        the family's paper setting (``bart``/``t5``), which the method's options take their defaults from."""
+        family = family_record(self.family)
+        method = method_record(self.method)
+        defaults = {"placement": [], "train_norms": "none", **family.paper_defaults,
+                    **method.defaults(family.paper_setting, self.granularity)}
+        for key, default in defaults.items():
+            if getattr(self, key) is None or getattr(self, key) == "auto":
+                setattr(self, key, copy.deepcopy(default))
         if self.gate_bottleneck is None:
             self.gate_bottleneck = self.bottleneck
-        if self.gate_scale is None:
-            self.gate_scale = defaults["gate_scale"]
-        if self.lr is None:
-            self.lr = defaults["lr"]
-        if self.init == "auto":
-            self.init = defaults["init"]
-        if self.placement is None:
-            self.placement = list(defaults.get("placement", []))
-        if self.train_norms == "auto":
-            self.train_norms = defaults.get("train_norms", "none")
-        if self.lora_rank is None:
-            self.lora_rank = defaults.get("lora_rank")
+        return family.paper_setting
+
+    @staticmethod
+    def _declared_method_keys() -> dict[str, Any]:
+        return {key: value for method in registered_methods().values()
+                for key, value in method.options.declared().items()}
+
+    def _method_options(self, paper_setting: str) -> MethodOptions:
+        """The selected method's options from its keys; other methods' keys are checked by their own classes."""
+        for name, method in registered_methods().items():
+            given = {key: value for key, value in self.method_keys.items() if key in method.options.keys()}
+            if name != self.method and given:
+                method.options(**given)
+        return method_record(self.method).options.resolve(self.method_keys, paper_setting)
 
     def _check_values(self) -> None:
-        from vlpet.pet.registry import METHOD_INFO
-
         for names, high in ((SIZE_KEYS, MAX_SIZE), (COUNT_KEYS, MAX_COUNT)):
             for name in names:
-                value = getattr(self, name)
-                if value is not None and not 1 <= value <= high:
-                    raise ConfigError(f"{name}: must be a positive integer of at most {high}, got {show(value)}")
-        if not 0 <= self.seed < 2**32:
-            raise ConfigError(f"seed: must be from 0 to {2**32 - 1}, got {show(self.seed)}")
-        _allowed("precision", self.precision, PRECISIONS)
+                in_range(name, getattr(self, name), 1, high, f"a positive integer of at most {high}")
+        in_range("seed", self.seed, 0, 2**32 - 1, f"from 0 to {2**32 - 1}")
+        allowed("precision", self.precision, PRECISIONS)
         self._check_sources()
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ConfigError(f"warmup_ratio: must be in [0, 1), got {self.warmup_ratio}")
         for name in ("weight_decay", "grad_clip"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}: must be non-negative, got {getattr(self, name)}")
-        info = METHOD_INFO[self.method]
-        if not self.placement and "placement" in info.keys:
-            raise ConfigError(f"placement: must name at least one site; allowed: {', '.join(PLACEMENTS)}")
-        for site in self.placement:
-            _allowed("placement", site, PLACEMENTS)
-        if len(set(self.placement)) != len(self.placement):
-            raise ConfigError(f"placement: duplicate sites in {self.placement}")
-        _allowed("train_norms", self.train_norms, TRAIN_NORMS)
-        _allowed("init", self.init, INITS)
+        self._check_placement()
+        allowed("train_norms", self.train_norms, TRAIN_NORMS)
+        allowed("init", self.init, INITS)
         if self.gate_scale <= 0:
             raise ConfigError(f"gate_scale: must be positive, got {self.gate_scale}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout: must be in [0, 1), got {self.dropout}")
         if self.lr <= 0:
             raise ConfigError(f"lr: must be positive, got {self.lr}")
-        if self.lora_alpha <= 0:
-            raise ConfigError(f"lora_alpha: must be positive, got {self.lora_alpha}")
-        if not 0.0 <= self.lora_dropout < 1.0:
-            raise ConfigError(f"lora_dropout: must be in [0, 1), got {self.lora_dropout}")
-        problem = info.check(self.pet_settings()) if info.check else None
+        problem = self.options.check(self.pet_settings())
         if problem:
             raise ConfigError(problem)
+
+    def _check_placement(self) -> None:
+        if not self.placement and "placement" in method_record(self.method).reads:
+            raise ConfigError(f"placement: must name at least one site; allowed: {', '.join(PLACEMENTS)}")
+        for site in self.placement:
+            allowed("placement", site, PLACEMENTS)
+        if len(set(self.placement)) != len(self.placement):
+            raise ConfigError(f"placement: duplicate sites in {self.placement}")
 
     def _check_sources(self) -> None:
         """At least one known task, each once; ``data_dir`` a local directory path (the data layer reads local
@@ -290,7 +274,7 @@ class TrialConfig:
         if not tasks or len(set(tasks)) != len(tasks):
             raise ConfigError(f"task: expected one task or several distinct tasks joined by commas, got {show(self.task)}")
         for task in tasks:
-            _allowed("task", task, known_tasks())
+            allowed("task", task, known_tasks())
         if self.data_dir and ("://" in self.data_dir or any(ord(c) < 32 for c in self.data_dir)):
             raise ConfigError(f"data_dir: expected a local directory (mount cloud data on the nodes), got "
                               f"{show(self.data_dir)}")
@@ -300,32 +284,6 @@ class TrialConfig:
         if self.data_dir and not os.path.isdir(self.data_dir):
             raise ConfigError(f"data_dir: directory {show(self.data_dir)} does not exist on this machine "
                               f"(resolved to {os.path.abspath(self.data_dir)})")
-
-
-def _is_finite(value: Any) -> bool:
-    try:
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    except OverflowError:                       # an integer too large for a float
-        return False
-
-
-def _coerce_float(value: Any) -> Any:
-    """YAML 1.1 reads ``1e-3`` as a string; accept numeric strings for float fields."""
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _allowed(key: str, value: Any, allowed) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{key}: {show(value)} is not allowed; allowed values: {', '.join(map(str, allowed))}")
 
 
 def parse_overrides(overrides: list[str] | dict | None) -> dict[str, Any]:
@@ -348,5 +306,8 @@ def parse_overrides(overrides: list[str] | dict | None) -> dict[str, Any]:
 
 
 def field_help() -> dict[str, str]:
-    """Key → help text, reused by the CLI."""
-    return {f.name: f.metadata.get("help", "") for f in fields(TrialConfig)}
+    """Key → help text, reused by the CLI: the shared keys, then each method's own."""
+    shared = {f.name: f.metadata.get("help", "") for f in fields(TrialConfig) if not f.metadata.get("internal")}
+    for method in registered_methods().values():
+        shared.update(method.options.help())
+    return shared

@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 
 from tests.conftest import TINY_BACKBONES, tiny_batch
 from vlpet.build import build_trial_model
-from vlpet.commands.params import budget_for
+from vlpet.build import trial_budget as budget_for
 from vlpet.pet.placement import layer_norm_modules
 from vlpet.pet.state import load_pet_weights, save_pet_weights
 from vlpet.trial_config import TrialConfig

@@ -2,7 +2,7 @@
 
 import pytest
 
-from vlpet.commands.params import budget_for
+from vlpet.build import trial_budget as budget_for
 from vlpet.trial_config import TrialConfig
 
 BOTTLENECK = lambda d, r: 2 * d * r + r + d  # noqa: E731  d→r→d with biases

@@ -7,7 +7,7 @@ from torch.nn import functional as F
 
 from tests.conftest import tiny_batch
 from tests.pet.method_conformance import MethodConformance, budget, build, visual_names
-from vlpet.pet.budget import NORM_TYPES
+from vlpet.models.families import norm_types
 
 
 class TestBitFit(MethodConformance):
@@ -23,7 +23,7 @@ class TestBitFit(MethodConformance):
 def test_t5_gets_a_bias_on_every_linear_and_norm_including_lm_head_and_visual_norms():
     plain = build("tiny-t5", "full")
     targets = {n for n, m in plain.named_modules()
-               if isinstance(m, NORM_TYPES) or (isinstance(m, nn.Linear) and m.bias is None)}
+               if isinstance(m, norm_types()) or (isinstance(m, nn.Linear) and m.bias is None)}
     model = build("tiny-t5", "bitfit")
     names = {n for n, m in model.named_modules() if hasattr(m, "added_bias")}
     assert names == targets

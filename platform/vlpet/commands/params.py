@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from vlpet.build import trial_budget
 from vlpet.trial_config import TrialConfig, field_help
 
 HELP = "print trainable / total parameters and the per-component breakdown of a trial config"
@@ -24,24 +25,17 @@ def _keys_help() -> str:
     return "\n".join(f"  {key:<20} {text}" for key, text in field_help().items())
 
 
-def budget_for(config: TrialConfig) -> dict:
-    """The budget of ``config`` as a dict (``trainable_params``, ``total_params``, ``trainable_pct``, ``breakdown``)."""
-    from vlpet.build import build_trial_model
-    from vlpet.pet.budget import count_parameters
-
-    return count_parameters(build_trial_model(config, device="meta")).as_dict()
-
-
 def method_keys(config: TrialConfig) -> dict:
     """The resolved values of the keys ``config.method`` reads (``vlpet params --list-methods``)."""
-    from vlpet.pet.registry import METHOD_INFO
+    from vlpet.pet.registry import method_record
 
-    keys = METHOD_INFO[config.method].keys
+    keys = method_record(config.method).keys
     if config.granularity is None:  # gate sizes mean nothing without a gate
         keys = tuple(k for k in keys if k not in ("gate_bottleneck", "gate_scale"))
     elif config.granularity != "large":
         keys = tuple(k for k in keys if k != "gate_bottleneck")
-    values = {key: getattr(config, key) for key in keys}
+    resolved = config.to_dict()
+    values = {key: resolved[key] for key in keys}
     if "placement" in values:
         values["placement"] = ",".join(values["placement"])
     return values
@@ -61,13 +55,13 @@ def format_budget(config: TrialConfig, budget: dict) -> str:
 
 def list_methods() -> str:
     """One line per registered method: name, summary, the trial keys it reads."""
-    from vlpet.pet.registry import METHOD_INFO
-    import vlpet.pet.methods  # noqa: F401
+    from vlpet.pet.registry import registered_methods
 
     lines = []
-    for name, info in METHOD_INFO.items():
-        lines.append(f"{name:<10} {info.summary}")
-        lines.append(f"{'':<10} keys: {', '.join(info.keys) or '(none beyond lr)'}")
+    for name, method in registered_methods().items():
+        lines.append(f"{name:<10} {method.summary}")
+        lines.append(f"{'':<10} keys: {', '.join(method.keys) or '(none beyond lr)'}")
+        lines += [f"{'':<12}{key}: {text}" for key, text in method.options.help().items()]
     return "\n".join(lines)
 
 
@@ -76,6 +70,6 @@ def run(args) -> int:
         print(list_methods())
         return 0
     config = TrialConfig.from_file(args.trial, args.set)
-    budget = budget_for(config)
+    budget = trial_budget(config)
     print(json.dumps(budget) if args.json else format_budget(config, budget))
     return 0

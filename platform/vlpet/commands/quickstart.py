@@ -6,7 +6,8 @@ import glob
 import json
 import os
 
-from vlpet.commands.params import budget_for, format_budget
+from vlpet.build import trial_budget
+from vlpet.commands.params import format_budget
 from vlpet.trial_config import TrialConfig
 
 HELP = "run the quickstart trial (VL-PET-large on the offline easy-vqa task) and print the parameter budgets"
@@ -28,7 +29,7 @@ def run(args) -> int:
 
     for path in sorted(glob.glob(os.path.join(args.trials, "*.yaml"))):
         config = TrialConfig.from_file(path)
-        print(f"== parameter budget of {path}\n{format_budget(config, budget_for(config))}\n", flush=True)
+        print(f"== parameter budget of {path}\n{format_budget(config, trial_budget(config))}\n", flush=True)
     config = TrialConfig.from_file(args.trial, args.set)
     print(f"== training {args.trial} (first run: prepares the data and pretrains the tiny backbone)", flush=True)
     final = run_trial(config, args.out, resume=False, progress_bar=True)

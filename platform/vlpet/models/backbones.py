@@ -7,128 +7,32 @@ The VL vocabulary follows vlpet_spec §1.1: BART gains ``<extra_id_*>`` and ``<v
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 from vlpet.errors import ConfigError
-from transformers import (
-    AutoConfig,
-    AutoModelForSeq2SeqLM,
-    BartConfig,
-    BartForConditionalGeneration,
-    PretrainedConfig,
-    PreTrainedModel,
-    T5Config,
-    T5ForConditionalGeneration,
-)
+from transformers import AutoConfig, AutoModelForSeq2SeqLM, PretrainedConfig, PreTrainedModel
 
-EXTRA_TOKENS = 100  # <extra_id_0..99>
-VISUAL_EXTRA_TOKENS = 100  # <vis_extra_id_0..99>
-VL_VOCAB_FLAG = "vl_vocab_extended"  # set in configs of checkpoints whose vocabulary already holds the VL tokens
-FAMILIES = {
-    "bart": (BartConfig, BartForConditionalGeneration),
-    "t5": (T5Config, T5ForConditionalGeneration),
-}
+from vlpet.models.families import BackboneSpec, family_record, hub_aliases, known_architectures
+from vlpet.models.families import family_of as families_family_of
+from vlpet.vocabulary import EXTRA_TOKENS, VISUAL_EXTRA_TOKENS, VL_VOCAB_FLAG, vl_special_tokens  # noqa: F401
 
-
-@dataclass(frozen=True)
-class BackboneSpec:
-    """A named architecture: its family, its public hyper-parameters and its VL vocabulary size."""
-
-    name: str
-    family: str
-    config: dict[str, Any] = field(default_factory=dict)
-    vl_vocab_size: int = 0
-    description: str = ""
-
-
-_BART_BASE = dict(
-    vocab_size=50265, d_model=768, encoder_layers=6, decoder_layers=6, encoder_attention_heads=12,
-    decoder_attention_heads=12, encoder_ffn_dim=3072, decoder_ffn_dim=3072, max_position_embeddings=1024,
-    activation_function="gelu", pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2,
-    forced_bos_token_id=0, forced_eos_token_id=2, scale_embedding=False, init_std=0.02,
-)
-_T5_BASE = dict(
-    vocab_size=32128, d_model=768, d_kv=64, d_ff=3072, num_layers=12, num_decoder_layers=12, num_heads=12,
-    relative_attention_num_buckets=32, relative_attention_max_distance=128, layer_norm_epsilon=1e-6,
-    feed_forward_proj="relu", pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
-)
-_TINY_BART = dict(
-    vocab_size=1000, d_model=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
-    decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=128, max_position_embeddings=256,
-    activation_function="gelu", pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2,
-    forced_bos_token_id=None, forced_eos_token_id=2, scale_embedding=False, init_std=0.02,
-)
-_SMALL_BART = dict(_TINY_BART, d_model=128, encoder_ffn_dim=512, decoder_ffn_dim=512)
-_SMALL_T5 = dict(
-    vocab_size=1000, d_model=128, d_kv=32, d_ff=512, num_layers=2, num_decoder_layers=2, num_heads=4,
-    relative_attention_num_buckets=32, relative_attention_max_distance=128, layer_norm_epsilon=1e-6,
-    feed_forward_proj="relu", pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
-)
-_TINY_T5 = dict(
-    vocab_size=1000, d_model=64, d_kv=16, d_ff=128, num_layers=2, num_decoder_layers=2, num_heads=4,
-    relative_attention_num_buckets=32, relative_attention_max_distance=128, layer_norm_epsilon=1e-6,
-    feed_forward_proj="relu", pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
-)
-
-BACKBONES: dict[str, BackboneSpec] = {
-    "bart-base": BackboneSpec("bart-base", "bart", _BART_BASE, 50265 + EXTRA_TOKENS + VISUAL_EXTRA_TOKENS,
-                              "facebook/bart-base architecture (VL-BART)"),
-    "t5-base": BackboneSpec("t5-base", "t5", _T5_BASE, 32000 + EXTRA_TOKENS + VISUAL_EXTRA_TOKENS,
-                            "t5-base architecture (VL-T5)"),
-    "tiny-bart": BackboneSpec("tiny-bart", "bart", _TINY_BART, 1000 + EXTRA_TOKENS + VISUAL_EXTRA_TOKENS,
-                              "2+2-layer d=64 BART for tests"),
-    "small-bart": BackboneSpec("small-bart", "bart", _SMALL_BART, 1000 + EXTRA_TOKENS + VISUAL_EXTRA_TOKENS,
-                               "2+2-layer d=128 BART for the quickstart"),
-    "small-t5": BackboneSpec("small-t5", "t5", _SMALL_T5, 1000 + EXTRA_TOKENS + VISUAL_EXTRA_TOKENS,
-                             "2+2-layer d=128 T5 for the quickstart"),
-    "tiny-t5": BackboneSpec("tiny-t5", "t5", _TINY_T5, 1000 + EXTRA_TOKENS + VISUAL_EXTRA_TOKENS,
-                            "2+2-layer d=64 T5 for tests"),
-}
-
-
+BACKBONES: dict[str, BackboneSpec] = known_architectures()
 # Hub names whose architecture is embedded above: counted offline (meta device) without a download.
-HUB_ALIASES = {"facebook/bart-base": "bart-base", "google-t5/t5-base": "t5-base"}
+HUB_ALIASES = hub_aliases()
 QUICKSTART_PREFIX = "quickstart:"  # "quickstart:tiny-bart" = tiny-bart pretrained on the quickstart's text
 
 
 def family_of(backbone: str) -> str:
-    """``"bart"`` or ``"t5"`` for a known name, a local checkpoint (its config.json) or a hub name."""
-    backbone = HUB_ALIASES.get(backbone, backbone.removeprefix(QUICKSTART_PREFIX))
-    if backbone in BACKBONES:
-        return BACKBONES[backbone].family
-    config_path = os.path.join(backbone, "config.json")
-    if os.path.isfile(config_path):
-        with open(config_path, encoding="utf-8") as handle:
-            model_type = json.load(handle).get("model_type", "")
-    else:
-        lowered = backbone.lower()
-        model_type = "t5" if "t5" in lowered else "bart" if "bart" in lowered else ""
-    if model_type not in FAMILIES:
-        raise ValueError(
-            f"backbone {backbone!r}: cannot tell its architecture (model_type {model_type!r}); "
-            f"supported families: {', '.join(FAMILIES)}; known names: {', '.join(BACKBONES)}"
-        )
-    return model_type
+    """The family (``config.model_type``) of a backbone name, checkpoint path or hub name."""
+    return families_family_of(backbone.removeprefix(QUICKSTART_PREFIX))
 
 
 def _with_dropout(config: PretrainedConfig, dropout: float) -> PretrainedConfig:
     """vlpet_spec §1.1: dropout 0.1 everywhere, attention and activation dropout included."""
-    if config.model_type == "bart":
-        config.dropout = config.attention_dropout = config.activation_dropout = dropout
-    else:
-        config.dropout_rate = dropout
+    for key in family_record(config.model_type).dropout_keys:
+        setattr(config, key, dropout)
     return config
-
-
-def vl_special_tokens() -> list[str]:
-    """The VL-T5 extra tokens, in the order the paper's trainer adds them."""
-    return [f"<extra_id_{i}>" for i in range(EXTRA_TOKENS - 1, -1, -1)] + [
-        f"<vis_extra_id_{i}>" for i in range(VISUAL_EXTRA_TOKENS - 1, -1, -1)
-    ]
 
 
 def extend_tokenizer(tokenizer) -> int:
@@ -147,11 +51,7 @@ def vl_vocab_size_for(config: PretrainedConfig, extended_tokenizer_size: int | N
     """
     if getattr(config, VL_VOCAB_FLAG, False):
         return config.vocab_size
-    if extended_tokenizer_size:
-        return max(config.vocab_size, extended_tokenizer_size) if config.model_type == "t5" else extended_tokenizer_size
-    if config.model_type == "t5" and config.vocab_size == 32128:  # stock T5: 32,000 pieces + 100 extra ids
-        return 32000 + EXTRA_TOKENS + VISUAL_EXTRA_TOKENS
-    return config.vocab_size + (EXTRA_TOKENS if config.model_type == "bart" else 0) + VISUAL_EXTRA_TOKENS
+    return family_record(config.model_type).vl_vocab_size(config, extended_tokenizer_size)
 
 
 def _tokenizer_size(path: str) -> int | None:
@@ -189,12 +89,15 @@ def load_backbone(
         backbone = str(quickstart_backbone(name))
     if backbone in BACKBONES:
         spec = BACKBONES[backbone]
-        config_cls, model_cls = FAMILIES[spec.family]
-        config = _with_dropout(config_cls(**{**spec.config, "vocab_size": spec.vl_vocab_size}), dropout)
+        family = family_record(spec.family)
+        config = _with_dropout(family.config_type()(**{**spec.config, "vocab_size": spec.vl_vocab_size}), dropout)
         setattr(config, VL_VOCAB_FLAG, True)
         with torch.device(device or "cpu"):
-            return model_cls(config)
-    family_of(backbone)  # clear error for unsupported architectures
+            return family.model_type_class()(config)
+    try:
+        family_of(backbone)  # clear error for unsupported architectures
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     try:
         config = _with_dropout(AutoConfig.from_pretrained(backbone), dropout)
     except OSError as error:

@@ -7,11 +7,6 @@ import math
 import torch
 from torch import nn
 from torch.nn import functional as F
-from transformers.models.t5.modeling_t5 import T5LayerNorm
-
-
-def _norm(kind: str, d_model: int, eps: float) -> nn.Module:
-    return nn.LayerNorm(d_model, eps=eps) if kind == "layernorm" else T5LayerNorm(d_model, eps=eps)
 
 
 class VisualProjector(nn.Module):
@@ -21,19 +16,20 @@ class VisualProjector(nn.Module):
     features each), optional boxes [B, I, N, 4] (zeros for CLIP grids), word_embedding the backbone's shared
     [V, d] weight (read, never copied). A square grid is max-pooled to ``pool_grid``² tokens per image
     (``--n_boxes 36 --downsample``). Returns [B, I·N', d] and a mask [B, I·N'] of ones.
-    BART uses LayerNorm for LN_a/LN_b, T5 its RMS norm (``norm="rms"``).
+    LN_a/LN_b are the backbone family's norm class ``norm_type(d_model, eps=eps)``: LayerNorm for BART, T5's RMS
+    norm for T5.
     """
 
     component = "visual projector"
 
-    def __init__(self, feat_dim: int, d_model: int, norm: str = "layernorm", pool_grid: int | None = 6,
+    def __init__(self, feat_dim: int, d_model: int, norm_type: type[nn.Module] = nn.LayerNorm, pool_grid: int | None = 6,
                  eps: float = 1e-5, max_images: int = 2) -> None:
         super().__init__()
         self.pool_grid = pool_grid
         self.feat_proj = nn.Linear(feat_dim, d_model)
-        self.feat_norm = _norm(norm, d_model, eps)
+        self.feat_norm = norm_type(d_model, eps=eps)
         self.box_proj = nn.Linear(5, d_model)
-        self.box_norm = _norm(norm, d_model, eps)
+        self.box_norm = norm_type(d_model, eps=eps)
         self.image_order = nn.Embedding(max_images, d_model)
 
     def pool(self, feats: torch.Tensor) -> torch.Tensor:

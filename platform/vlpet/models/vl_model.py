@@ -10,7 +10,7 @@ from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput
 
 from vlpet.models.backbones import load_backbone
 from vlpet.models.visual import VisualProjector
-from vlpet.pet.placement import architecture_of
+from vlpet.models.families import family_record
 
 
 class VLSeq2Seq(nn.Module):
@@ -29,7 +29,7 @@ class VLSeq2Seq(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.visual = visual
-        self.table = architecture_of(backbone)
+        self.table = family_record(backbone.config.model_type).layout
         self.register_module("encoder_prompt", None)
         self._pending_visual: torch.Tensor | None = None
         if self.table.visual_insert_after:
@@ -87,10 +87,10 @@ def build_vl_model(backbone: str, visual_feat_dim: int, visual_grid: int | None 
     """The spec's VL model for ``backbone`` (a known name, a checkpoint path or a hub name)."""
     hf_model = load_backbone(backbone, device=device, dropout=dropout, pretrained=pretrained)
     config = hf_model.config
-    is_t5 = config.model_type == "t5"
-    eps = config.layer_norm_epsilon if is_t5 else 1e-5
+    family = family_record(config.model_type)
+    eps = getattr(config, family.visual_eps_key) if family.visual_eps_key else 1e-5
     with torch.device(device or "cpu"):
-        visual = VisualProjector(visual_feat_dim, config.d_model, "rms" if is_t5 else "layernorm", visual_grid, eps)
-    if not is_t5 and (device is None or torch.device(device).type != "meta"):
+        visual = VisualProjector(visual_feat_dim, config.d_model, family.norm_type(), visual_grid, eps)
+    if family.init_visual and (device is None or torch.device(device).type != "meta"):
         visual.apply(hf_model._init_weights)  # BART init: N(0, init_std) weights, zero biases, unit norms
     return VLSeq2Seq(hf_model, visual)

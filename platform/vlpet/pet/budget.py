@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from torch import nn
-from transformers.models.t5.modeling_t5 import T5LayerNorm
 
+from vlpet.models.families import norm_types
 
 COMPONENTS = ("visual projector", "encoder modules", "gates", "decoder modules", "prompts", "lora", "biases",
               "layer norms", "backbone")
-NORM_TYPES = (nn.LayerNorm, T5LayerNorm)
 
 
 @dataclass
@@ -46,7 +45,7 @@ def _component_of(module_name: str, module: nn.Module) -> str | None:
         return "decoder modules" if ".decoder." in f".{module_name}." else "encoder modules"
     if isinstance(component, str):
         return component
-    if isinstance(module, NORM_TYPES):
+    if isinstance(module, norm_types()):
         return "layer norms"
     return None
 

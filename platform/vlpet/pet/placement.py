@@ -3,96 +3,27 @@
 Nothing is forked: modules are attached to the unmodified Hugging Face model with forward hooks, so the
 backbone's own residual adds, dropouts and norms run where they always do. A sub-layer site is described by
 two module paths relative to a layer: ``x_from``, whose first input is the sub-layer input X, and ``h_from``,
-whose output (or output[0]) is the raw sub-layer output H. Adding an architecture is one table entry.
+whose output (or output[0]) is the raw sub-layer output H. The paths come from the backbone family's record
+(``vlpet.models.families``): adding an architecture is one record there.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import nn
 
+from vlpet.models.families import Layout, SublayerSite, family_of_model
 from vlpet.pet.sites import ATTENTION_PLACEMENTS, PLACEMENTS  # noqa: F401 (PLACEMENTS re-exported)
 
 
-@dataclass(frozen=True)
-class SublayerSite:
-    """One sub-layer inside a layer: X is the first input of ``x_from``, H the output of ``h_from``."""
-
-    x_from: str
-    h_from: str
-
-
-@dataclass(frozen=True)
-class ArchitectureTable:
-    """Module paths of one encoder-decoder architecture in the installed transformers (5.x)."""
-
-    encoder_layers: str
-    decoder_layers: str
-    sites: dict[str, SublayerSite]
-    cross_attn_value: str
-    encoder_layer_norms: tuple[str, ...]
-    decoder_layer_norms: tuple[str, ...]
-    encoder_stack_norms: tuple[str, ...]
-    decoder_stack_norms: tuple[str, ...]
-    word_embedding: str
-    query_value: tuple[str, str]  # the query and value projections inside an attention module (LoRA targets)
-    visual_insert_after: str | None = None  # BART: visual tokens join after this norm (see VLSeq2Seq)
-    encoder_positions: str | None = None  # BART: the encoder's absolute position embedding (prompt tuning)
-
-
-ARCHITECTURES: dict[str, ArchitectureTable] = {
-    "bart": ArchitectureTable(
-        encoder_layers="model.encoder.layers",
-        decoder_layers="model.decoder.layers",
-        sites={
-            "encoder.attn": SublayerSite("self_attn", "self_attn"),
-            "encoder.ffn": SublayerSite("fc1", "fc2"),
-            "decoder.self_attn": SublayerSite("self_attn", "self_attn"),
-            "decoder.cross_attn": SublayerSite("encoder_attn", "encoder_attn"),
-            "decoder.ffn": SublayerSite("fc1", "fc2"),
-        },
-        cross_attn_value="encoder_attn.v_proj",
-        encoder_layer_norms=("self_attn_layer_norm", "final_layer_norm"),
-        decoder_layer_norms=("self_attn_layer_norm", "encoder_attn_layer_norm", "final_layer_norm"),
-        encoder_stack_norms=("model.encoder.layernorm_embedding",),
-        decoder_stack_norms=("model.decoder.layernorm_embedding",),
-        word_embedding="model.shared",
-        query_value=("q_proj", "v_proj"),
-        visual_insert_after="model.encoder.layernorm_embedding",
-        encoder_positions="model.encoder.embed_positions",
-    ),
-    "t5": ArchitectureTable(
-        encoder_layers="encoder.block",
-        decoder_layers="decoder.block",
-        sites={
-            "encoder.attn": SublayerSite("layer.0.layer_norm", "layer.0.SelfAttention"),
-            "encoder.ffn": SublayerSite("layer.1.layer_norm", "layer.1.DenseReluDense"),
-            "decoder.self_attn": SublayerSite("layer.0.layer_norm", "layer.0.SelfAttention"),
-            "decoder.cross_attn": SublayerSite("layer.1.layer_norm", "layer.1.EncDecAttention"),
-            "decoder.ffn": SublayerSite("layer.2.layer_norm", "layer.2.DenseReluDense"),
-        },
-        cross_attn_value="layer.1.EncDecAttention.v",
-        encoder_layer_norms=("layer.0.layer_norm", "layer.1.layer_norm"),
-        decoder_layer_norms=("layer.0.layer_norm", "layer.1.layer_norm", "layer.2.layer_norm"),
-        encoder_stack_norms=("encoder.final_layer_norm",),
-        decoder_stack_norms=("decoder.final_layer_norm",),
-        word_embedding="shared",
-        query_value=("q", "v"),
-    ),
-}
-
-
-def architecture_of(model: nn.Module) -> ArchitectureTable:
-    """The table entry for a Hugging Face model, chosen by ``config.model_type``."""
-    model_type = getattr(getattr(model, "config", None), "model_type", None)
-    if model_type not in ARCHITECTURES:
-        raise ValueError(
-            f"no placement table for model_type {model_type!r}; known: {', '.join(ARCHITECTURES)}"
-        )
-    return ARCHITECTURES[model_type]
+def architecture_of(model: nn.Module) -> Layout:
+    """The module layout of a Hugging Face model, from its family's record (chosen by ``config.model_type``)."""
+    try:
+        return family_of_model(model).layout
+    except ValueError as error:
+        raise ValueError(f"no placement table: {error}") from None
 
 
 def stack_layers(model: nn.Module, placement: str) -> list[nn.Module]:

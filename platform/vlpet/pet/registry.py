@@ -1,89 +1,118 @@
-"""The PET method registry: ``method: NAME`` in a trial config selects a function that injects modules.
+"""The PET method registry: ``method: NAME`` in a trial config selects one record.
 
-A method is one file under ``vlpet/pet/methods`` with one ``@register_method`` function taking the VL model
-and its :class:`PETSettings`. Freezing, trainability of the visual projector and norms, initialisation and
-counting are shared (:func:`apply_pet`), so a method only says what it adds and what else it unfreezes.
-Its registration also carries the method's defaults (per backbone family) and its combination checks, which
-the trial config applies.
+A method is one module under ``vlpet/pet/methods`` that defines ``METHOD = PETMethod(...)``: its injection
+function, its options class (its own hyper-parameters, their help, paper defaults and checks), the shared PET
+keys it reads and its defaults for them. Modules are found by name, so adding a method adds one file; a method
+kept outside the package calls :func:`register_method`. Freezing, trainability of the visual projector and norms,
+initialisation and counting are shared (:func:`apply_pet`), so a method only says what it adds and what else
+it unfreezes.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from torch import nn
+from vlpet.pet.options import MethodOptions
 
-from vlpet.pet.base import PETModule
-from vlpet.pet.placement import layer_norm_modules
-from vlpet.pet.settings import PETSettings
+if TYPE_CHECKING:
+    from torch import nn
 
-MethodFn = Callable[[nn.Module, PETSettings], Iterable[nn.Module | nn.Parameter]]
+    from vlpet.pet.settings import PETSettings
+
+MethodFn = Callable[["nn.Module", "PETSettings"], "Iterable[nn.Module | nn.Parameter]"]
 DefaultsFn = Callable[[str, "str | None"], dict[str, Any]]
-CheckFn = Callable[[PETSettings], "str | None"]
-METHODS: dict[str, MethodFn] = {}
 NORM_STACKS = {"encoder": ("encoder",), "all": ("encoder", "decoder"), "none": ()}
+METHODS_PACKAGE = "vlpet.pet.methods"
+
+
+def no_defaults(paper_setting: str, granularity: str | None) -> dict[str, Any]:
+    return {}
 
 
 @dataclass(frozen=True)
-class MethodInfo:
-    """What the trial config needs to know about a method besides its injection function.
+class PETMethod:
+    """One registered PET method.
 
-    ``defaults(family, granularity)`` returns trial-key defaults (``lr``, ``placement``, ``train_norms``, ...)
-    for a backbone family and the resolved granularity; ``default_granularity`` is the gate used when the trial
-    does not name one; ``takes_granularity`` says whether a gate can be set at all; ``check(settings)`` returns
-    an error message for an impossible combination, or None.
+    ``apply(vl_model, settings)`` injects the method's modules and returns backbone modules or parameters it also
+    trains. ``options``: its own hyper-parameters. ``reads``: the shared PET keys it uses (granularity, bottleneck,
+    placement, ...). ``defaults(paper_setting, granularity)``: its values for shared keys (``lr``, ``placement``,
+    ``train_norms``, ...) per paper setting (``bart``/``t5``) and resolved gate. ``takes_granularity``: whether a
+    gate G can be added; ``default_granularity``: the gate when the trial names none.
     """
 
     name: str
     summary: str
-    keys: tuple[str, ...]
-    defaults: DefaultsFn
+    apply: MethodFn
+    options: type[MethodOptions] = MethodOptions
+    reads: tuple[str, ...] = ()
+    defaults: DefaultsFn = no_defaults
     takes_granularity: bool = False
     default_granularity: str | None = None
-    check: CheckFn | None = None
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Every trial key the method reads besides ``lr``."""
+        return (*self.options.keys(), *self.reads)
 
 
-METHOD_INFO: dict[str, MethodInfo] = {}
+METHODS: dict[str, PETMethod] = {}
+_discovered: list[bool] = []
 
 
-def register_method(name: str, summary: str = "", keys: tuple[str, ...] = (), defaults: DefaultsFn | None = None,
-                    takes_granularity: bool = False, default_granularity: str | None = None,
-                    check: CheckFn | None = None) -> Callable[[MethodFn], MethodFn]:
-    """Register ``fn(vl_model, settings) -> modules or parameters to unfreeze`` as PET method ``name``.
-
-    ``keys`` lists the trial keys the method reads (shown by ``vlpet params --list-methods``).
-    """
-
-    def decorate(fn: MethodFn) -> MethodFn:
-        if name in METHODS:
-            raise ValueError(f"PET method {name!r} is registered twice")
-        METHODS[name] = fn
-        METHOD_INFO[name] = MethodInfo(name, summary or (fn.__doc__ or "").strip().split("\n")[0], tuple(keys),
-                                       defaults or (lambda family, granularity: {}), takes_granularity,
-                                       default_granularity, check)
-        return fn
-
-    return decorate
+def register_method(method: PETMethod) -> PETMethod:
+    """Add a method to the registry (built-in methods are found by :func:`registered_methods`)."""
+    if METHODS.get(method.name, method) is not method:
+        raise ValueError(f"PET method {method.name!r} is registered twice")
+    METHODS[method.name] = method
+    return method
 
 
-def pet_modules(model: nn.Module) -> list[PETModule]:
+def registered_methods() -> dict[str, PETMethod]:
+    """Every method: the ``METHOD`` record of each module in ``vlpet.pet.methods``, plus any registered."""
+    if not _discovered:
+        package = importlib.import_module(METHODS_PACKAGE)
+        for module_info in pkgutil.iter_modules(package.__path__):
+            module = importlib.import_module(f"{METHODS_PACKAGE}.{module_info.name}")
+            if isinstance(getattr(module, "METHOD", None), PETMethod):
+                register_method(module.METHOD)
+        _discovered.append(True)
+    return METHODS
+
+
+def method_record(name: str) -> PETMethod:
+    """The record of method ``name``; ValueError listing the known ones."""
+    methods = registered_methods()
+    if name not in methods:
+        raise ValueError(f"unknown PET method {name!r}; allowed: {', '.join(sorted(methods))}")
+    return methods[name]
+
+
+def option_keys() -> dict[str, str]:
+    """Every method option key → the method that declares it (keys shared by two methods must mean the same)."""
+    return {key: name for name, method in registered_methods().items() for key in method.options.keys()}
+
+
+def pet_modules(model: "nn.Module") -> list:
     """Every PET module in a model, outermost first."""
+    from vlpet.pet.base import PETModule
+
     return [m for m in model.modules() if isinstance(m, PETModule)]
 
 
-def apply_pet(vl_model: nn.Module, settings: PETSettings) -> nn.Module:
+def apply_pet(vl_model: "nn.Module", settings: "PETSettings") -> "nn.Module":
     """Freeze the backbone, inject the method's modules, and unfreeze exactly what the method trains.
 
     Trainable afterwards: every PET module, the visual projector (vlpet_spec §1.2), the norms of the stacks in
     ``settings.train_norms`` (§2.4) and whatever backbone modules or parameters the method returns.
     """
-    import vlpet.pet.methods  # noqa: F401  (registers the built-in methods)
+    from vlpet.pet.placement import layer_norm_modules
 
-    if settings.method not in METHODS:
-        raise ValueError(f"unknown PET method {settings.method!r}; allowed: {', '.join(sorted(METHODS))}")
+    method = method_record(settings.method)
     vl_model.requires_grad_(False)
-    unfrozen = list(METHODS[settings.method](vl_model, settings) or [])
+    unfrozen = list(method.apply(vl_model, settings) or [])
     for module in pet_modules(vl_model):
         module.reset_parameters(settings.init)
     unfrozen += layer_norm_modules(vl_model.backbone, NORM_STACKS[settings.train_norms])

@@ -4,31 +4,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vlpet.pet.options import MethodOptions
+
 
 @dataclass(frozen=True)
 class PETSettings:
-    """Fully resolved PET hyper-parameters (defaults already filled in by the trial config).
+    """Fully resolved PET hyper-parameters, built by the trial config (``TrialConfig.pet_settings``).
 
-    granularity: gate name or None (no gate); bottleneck r and heads N_h of ΔH (the adapter/compacter size r);
-    gate_bottleneck r_g (large gate); decoder_bottleneck r_v (value adapter); gate_scale s; placement: sites
-    drawn from ``vlpet.pet.placement.PLACEMENTS``; train_norms: which stacks' norms train (``encoder``, ``all``,
-    ``none``); init: ``normal`` (BART) or ``zero_up`` (T5). Method-specific: lora_rank/lora_alpha/lora_dropout
-    (``lora``), prompt_length/prompt_hidden (``prompt``), phm_dim n (``compacter``).
+    The keys shared by the methods that inject ΔH modules: granularity (gate name, or None for no gate);
+    bottleneck r of ΔH (the adapter/compacter size r); gate_bottleneck r_g (large gate); decoder_bottleneck r_v
+    (value adapter); gate_scale s; placement: sites drawn from ``vlpet.pet.sites.PLACEMENTS``; train_norms: which
+    stacks' norms train (``encoder``, ``all``, ``none``); init: ``normal`` (BART) or ``zero_up`` (T5).
+    ``options``: the selected method's own options (its class is declared in the method's module).
     """
 
-    method: str = "vl-pet"
-    granularity: str | None = "large"
-    bottleneck: int = 96
-    heads: int = 4
-    gate_bottleneck: int | None = 96
-    decoder_bottleneck: int = 96
-    gate_scale: float = 1.0
-    placement: tuple[str, ...] = ("encoder.attn", "encoder.ffn", "decoder.cross_attn.value")
-    train_norms: str = "encoder"
-    init: str = "normal"
-    lora_rank: int | None = 128  # None only where the method is not lora
-    lora_alpha: float = 32.0
-    lora_dropout: float = 0.1
-    prompt_length: int = 40
-    prompt_hidden: int = 800
-    phm_dim: int = 2
+    method: str
+    granularity: str | None
+    bottleneck: int
+    gate_bottleneck: int
+    decoder_bottleneck: int
+    gate_scale: float
+    placement: tuple[str, ...]
+    train_norms: str
+    init: str
+    options: MethodOptions

@@ -294,7 +294,7 @@ def parse_study(data: Any, source: str = "<study>") -> StudySpec:
     if not isinstance(name, str) or not NAME.fullmatch(name):
         fail("name", "expected a non-empty name of at most 100 letters, digits, '.', '_' or '-' (no spaces or "
              f"slashes), got {show(name)}")
-    trial_keys = {f.name for f in fields(TrialConfig)}
+    trial_keys = set(TrialConfig.keys())
     trial = mapping(data.get("trial"), "trial")
     bad = unknown_keys(trial, trial_keys)
     if bad:

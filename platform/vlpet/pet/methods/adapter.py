@@ -13,29 +13,33 @@ from __future__ import annotations
 
 from torch import nn
 
-from vlpet.pet.methods.vl_pet import LIGHTWEIGHT_PLACEMENT, inject_at_placements
+from vlpet.pet.injection import inject_at_placements
 from vlpet.pet.modification import MultiHeadModification
-from vlpet.pet.registry import register_method
+from vlpet.pet.registry import PETMethod
 from vlpet.pet.settings import PETSettings
+from vlpet.pet.sites import LIGHTWEIGHT_PLACEMENT, SEQUENTIAL_PLACEMENTS
 
-ADAPTER_PLACEMENT = ("encoder.attn", "encoder.ffn", "decoder.self_attn", "decoder.cross_attn", "decoder.ffn")
+ADAPTER_PLACEMENT = SEQUENTIAL_PLACEMENTS  # after every sequential sub-layer of both stacks
 ADAPTER_NORMS = {"bart": "all", "t5": "none"}  # what the paper's runs actually trained (vlpet_spec §5, note)
 
 
-def adapter_defaults(family: str, granularity: str | None) -> dict:
+def adapter_defaults(paper: str, granularity: str | None) -> dict:
     """Placement and norms of the paper's runs; with a gate, those of VL-PET's lightweight designs."""
     if granularity:
         return {"placement": list(LIGHTWEIGHT_PLACEMENT), "train_norms": "encoder"}
-    return {"placement": list(ADAPTER_PLACEMENT), "train_norms": ADAPTER_NORMS[family], "gate_scale": 1.0}
+    return {"placement": list(ADAPTER_PLACEMENT), "train_norms": ADAPTER_NORMS[paper], "gate_scale": 1.0}
 
 
-@register_method(
-    "adapter", summary="VL-Adapter: single shared bottleneck adapters after every sub-layer; + G with granularity",
-    keys=("bottleneck", "granularity", "gate_bottleneck", "decoder_bottleneck", "gate_scale", "placement",
-          "train_norms"),
-    defaults=adapter_defaults, takes_granularity=True,
-)
 def apply_adapter(vl_model: nn.Module, settings: PETSettings) -> list[nn.Module]:
     """A bottleneck adapter is VL-PET's ΔH with one head."""
     inject_at_placements(vl_model.backbone, settings, lambda d: MultiHeadModification(d, settings.bottleneck, 1))
     return []
+
+
+METHOD = PETMethod(
+    "adapter", "VL-Adapter: single shared bottleneck adapters after every sub-layer; + G with granularity",
+    apply_adapter,
+    reads=("bottleneck", "granularity", "gate_bottleneck", "decoder_bottleneck", "gate_scale", "placement",
+           "train_norms"),
+    defaults=adapter_defaults, takes_granularity=True,
+)

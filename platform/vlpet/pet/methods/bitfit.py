@@ -12,11 +12,10 @@ import torch
 from torch import nn
 
 from vlpet.pet.base import PETModule
-from vlpet.pet.budget import NORM_TYPES
-from vlpet.pet.registry import register_method
+from vlpet.models.families import family_of_model, norm_types
+from vlpet.pet.registry import PETMethod
 from vlpet.pet.settings import PETSettings
 
-ADDS_BIASES = {"bart": False, "t5": True}  # model_type → whether the paper's code adds biases where none exist
 BITFIT_LR = {"bart": 1e-3, "t5": 3e-3}
 
 
@@ -42,27 +41,29 @@ class AddedBias(PETModule):
 def existing_biases(module: nn.Module) -> list[nn.Parameter]:
     """The bias of every Linear and norm inside ``module`` that has one."""
     return [m.bias for m in module.modules()
-            if isinstance(m, (nn.Linear, *NORM_TYPES)) and isinstance(getattr(m, "bias", None), nn.Parameter)]
+            if isinstance(m, (nn.Linear, *norm_types())) and isinstance(getattr(m, "bias", None), nn.Parameter)]
 
 
 def add_missing_biases(module: nn.Module) -> None:
     """Give every bias-free Linear and norm inside ``module`` an :class:`AddedBias`."""
     targets = [m for m in module.modules()
-               if isinstance(m, (nn.Linear, *NORM_TYPES)) and getattr(m, "bias", None) is None]
+               if isinstance(m, (nn.Linear, *norm_types())) and getattr(m, "bias", None) is None]
     for target in targets:
         added = AddedBias(target.weight.shape[0], device=target.weight.device)
         target.add_module("added_bias", added)
         target.register_forward_hook(lambda _module, _args, output, added=added: added(output))
 
 
-@register_method(
-    "bitfit", summary="BitFit: biases only (BART: its own; T5: added to every Linear and norm, as in LST)",
-    keys=("train_norms",),
-    defaults=lambda family, granularity: {"lr": BITFIT_LR[family], "train_norms": "none"},
-)
 def apply_bitfit(vl_model: nn.Module, settings: PETSettings) -> list[nn.Parameter]:
     """BART: returns the backbone's biases to unfreeze. T5: adds biases (PET modules, trained by construction)."""
-    if ADDS_BIASES[vl_model.backbone.config.model_type]:
+    if not family_of_model(vl_model.backbone).linear_biases:  # T5: the LST code adds them
         add_missing_biases(vl_model)
         return []
     return existing_biases(vl_model.backbone)
+
+
+METHOD = PETMethod(
+    "bitfit", "BitFit: biases only (BART: its own; T5: added to every Linear and norm, as in LST)", apply_bitfit,
+    reads=("train_norms",),
+    defaults=lambda paper, granularity: {"lr": BITFIT_LR[paper], "train_norms": "none"},
+)

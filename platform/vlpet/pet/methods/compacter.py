@@ -11,36 +11,51 @@ cross-attention value input, encoder norms. The released code would silently bui
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from torch import nn
 
+from vlpet.errors import show
+from vlpet.pet.injection import inject_at_placements
 from vlpet.pet.methods.adapter import adapter_defaults
-from vlpet.pet.methods.vl_pet import inject_at_placements
+from vlpet.pet.options import MethodOptions, option
 from vlpet.pet.phm import PHMAdapter
-from vlpet.pet.registry import register_method
+from vlpet.pet.registry import PETMethod
 from vlpet.pet.settings import PETSettings
 
 
-def check_phm(settings: PETSettings) -> str | None:
-    sizes = {"bottleneck": settings.bottleneck}
-    if "decoder.cross_attn.value" in settings.placement:
-        sizes["decoder_bottleneck"] = settings.decoder_bottleneck
-    for key, size in sizes.items():
-        if size % settings.phm_dim:
-            return f"{key}: {size} is not divisible by phm_dim={settings.phm_dim}; choose a multiple of n"
-    return None
+@dataclass(frozen=True)
+class CompacterOptions(MethodOptions):
+    phm_dim: int = option("compacter: n, the number of Kronecker summands of each PHM layer (d and r divisible by n)",
+                          2)
+
+    def validate(self) -> str | None:
+        if not 1 <= self.phm_dim <= 65_536:
+            return f"phm_dim: must be a positive integer of at most 65536, got {show(self.phm_dim)}"
+        return None
+
+    def check(self, settings: PETSettings) -> str | None:
+        sizes = {"bottleneck": settings.bottleneck}
+        if "decoder.cross_attn.value" in settings.placement:
+            sizes["decoder_bottleneck"] = settings.decoder_bottleneck
+        for key, size in sizes.items():
+            if size % self.phm_dim:
+                return f"{key}: {size} is not divisible by phm_dim={self.phm_dim}; choose a multiple of n"
+        return None
 
 
-@register_method(
-    "compacter", summary="Compacter: PHM adapters (n = phm_dim) where VL-Adapter puts adapters; + G with granularity",
-    keys=("bottleneck", "phm_dim", "granularity", "gate_bottleneck", "decoder_bottleneck", "gate_scale", "placement",
-          "train_norms"),
-    defaults=adapter_defaults, takes_granularity=True, check=check_phm,
-)
 def apply_compacter(vl_model: nn.Module, settings: PETSettings) -> list[nn.Module]:
     """PHM adapters as ΔH at sequential sites, PHM parallel adapters on cross-attention values."""
-    inject_at_placements(
-        vl_model.backbone, settings,
-        lambda d: PHMAdapter(d, settings.bottleneck, settings.phm_dim),
-        lambda d: PHMAdapter(d, settings.decoder_bottleneck, settings.phm_dim),
-    )
+    n = settings.options.phm_dim
+    inject_at_placements(vl_model.backbone, settings, lambda d: PHMAdapter(d, settings.bottleneck, n),
+                         lambda d: PHMAdapter(d, settings.decoder_bottleneck, n))
     return []
+
+
+METHOD = PETMethod(
+    "compacter", "Compacter: PHM adapters (n = phm_dim) where VL-Adapter puts adapters; + G with granularity",
+    apply_compacter, CompacterOptions,
+    reads=("bottleneck", "granularity", "gate_bottleneck", "decoder_bottleneck", "gate_scale", "placement",
+           "train_norms"),
+    defaults=adapter_defaults, takes_granularity=True,
+)

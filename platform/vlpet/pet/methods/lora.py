@@ -11,38 +11,54 @@ BART: r = 128, α = 32, dropout 0.1, lr 1e-3. T5 (LST): r = 150, lr 3e-4.
 
 from __future__ import annotations
 
-from peft import LoraConfig, inject_adapter_in_model
-from peft.tuners.lora import LoraLayer
+from dataclasses import dataclass
+
 from torch import nn
 
+from vlpet.errors import show
 from vlpet.pet.methods.bitfit import existing_biases
-from vlpet.pet.placement import ATTENTION_PLACEMENTS, attention_projections
-from vlpet.pet.registry import register_method
+from vlpet.pet.options import MethodOptions, option
+from vlpet.pet.placement import attention_projections
+from vlpet.pet.registry import PETMethod
 from vlpet.pet.settings import PETSettings
+from vlpet.pet.sites import ATTENTION_PLACEMENTS
 
-LORA_DEFAULTS = {"bart": {"lora_rank": 128, "lr": 1e-3}, "t5": {"lora_rank": 150, "lr": 3e-4}}
-
-
-def check_lora(settings: PETSettings) -> str | None:
-    wrong = [p for p in settings.placement if p not in ATTENTION_PLACEMENTS]
-    if wrong:
-        return (f"placement: LoRA goes on the query and value projections of attentions; {', '.join(wrong)} "
-                f"is not an attention site (allowed: {', '.join(ATTENTION_PLACEMENTS)})")
-    return None
+LORA_LR = {"bart": 1e-3, "t5": 3e-4}
 
 
-@register_method(
-    "lora", summary="LoRA (PEFT) on q and v of every attention, plus the backbone's own biases",
-    keys=("lora_rank", "lora_alpha", "lora_dropout", "placement", "train_norms"),
-    defaults=lambda family, granularity: {**LORA_DEFAULTS[family], "placement": list(ATTENTION_PLACEMENTS),
-                                          "train_norms": "none"},
-    check=check_lora,
-)
+@dataclass(frozen=True)
+class LoraOptions(MethodOptions):
+    lora_rank: int | None = option("lora: rank of A and B (default: 128 BART, 150 T5)")
+    lora_alpha: float = option("lora: α; the update is scaled by α / rank", 32.0)
+    lora_dropout: float = option("lora: dropout on the LoRA branch's input", 0.1)
+
+    paper_defaults = {"bart": {"lora_rank": 128}, "t5": {"lora_rank": 150}}
+
+    def validate(self) -> str | None:
+        if self.lora_rank is not None and not 1 <= self.lora_rank <= 65_536:
+            return f"lora_rank: must be a positive integer of at most 65536, got {show(self.lora_rank)}"
+        if self.lora_alpha <= 0:
+            return f"lora_alpha: must be positive, got {self.lora_alpha}"
+        if not 0.0 <= self.lora_dropout < 1.0:
+            return f"lora_dropout: must be in [0, 1), got {self.lora_dropout}"
+        return None
+
+    def check(self, settings: PETSettings) -> str | None:
+        wrong = [p for p in settings.placement if p not in ATTENTION_PLACEMENTS]
+        if wrong:
+            return (f"placement: LoRA goes on the query and value projections of attentions; {', '.join(wrong)} "
+                    f"is not an attention site (allowed: {', '.join(ATTENTION_PLACEMENTS)})")
+        return None
+
+
 def apply_lora(vl_model: nn.Module, settings: PETSettings) -> list[nn.Module | nn.Parameter]:
     """Injects PEFT LoRA layers; returns their A/B matrices and the backbone's biases to unfreeze."""
-    backbone = vl_model.backbone
+    from peft import LoraConfig, inject_adapter_in_model
+    from peft.tuners.lora import LoraLayer
+
+    backbone, options = vl_model.backbone, settings.options
     biases = existing_biases(backbone)
-    config = LoraConfig(r=settings.lora_rank, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
+    config = LoraConfig(r=options.lora_rank, lora_alpha=options.lora_alpha, lora_dropout=options.lora_dropout,
                         target_modules=attention_projections(backbone, settings.placement), bias="none")
     inject_adapter_in_model(config, backbone)
     matrices = []
@@ -52,3 +68,11 @@ def apply_lora(vl_model: nn.Module, settings: PETSettings) -> list[nn.Module | n
                 weights.component = "lora"  # the budget's breakdown row
                 matrices.append(weights)
     return matrices + biases
+
+
+METHOD = PETMethod(
+    "lora", "LoRA (PEFT) on q and v of every attention, plus the backbone's own biases", apply_lora, LoraOptions,
+    reads=("placement", "train_norms"),
+    defaults=lambda paper, granularity: {"lr": LORA_LR[paper], "placement": list(ATTENTION_PLACEMENTS),
+                                         "train_norms": "none"},
+)

@@ -10,15 +10,31 @@ keeps positions 0..L_t−1); T5 [prompt; text; visual] (relative positions only)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
+from vlpet.errors import show
 from vlpet.pet.base import PETModule, init_linear
+from vlpet.pet.options import MethodOptions, option
 from vlpet.pet.placement import architecture_of
-from vlpet.pet.registry import register_method
+from vlpet.pet.registry import PETMethod
 from vlpet.pet.settings import PETSettings
 
 PROMPT_LR = {"bart": 1e-3, "t5": 3e-3}
+
+
+@dataclass(frozen=True)
+class PromptOptions(MethodOptions):
+    prompt_length: int = option("prompt: number of prompt vectors prepended to the encoder's text", 40)
+    prompt_hidden: int = option("prompt: hidden size of the prompt reparameterisation MLP (mid_dim)", 800)
+
+    def validate(self) -> str | None:
+        for key in ("prompt_length", "prompt_hidden"):
+            if not 1 <= getattr(self, key) <= 65_536:
+                return f"{key}: must be a positive integer of at most 65536, got {show(getattr(self, key))}"
+        return None
 
 
 class PromptEncoder(PETModule):
@@ -63,16 +79,18 @@ def skip_prompt_positions(positions: nn.Module, length: int) -> None:
     positions.register_forward_hook(shift)
 
 
-@register_method(
-    "prompt", summary="prompt tuning: P encoder prompt vectors from an Emb→Linear→tanh→Linear generator",
-    keys=("prompt_length", "prompt_hidden", "train_norms"),
-    defaults=lambda family, granularity: {"lr": PROMPT_LR[family], "train_norms": "none"},
-)
 def apply_prompt(vl_model: nn.Module, settings: PETSettings) -> list[nn.Module]:
     """Sets ``vl_model.encoder_prompt`` (read by the VL model's embedding step)."""
-    backbone = vl_model.backbone
-    vl_model.encoder_prompt = PromptEncoder(backbone.config.d_model, settings.prompt_length, settings.prompt_hidden)
+    backbone, options = vl_model.backbone, settings.options
+    vl_model.encoder_prompt = PromptEncoder(backbone.config.d_model, options.prompt_length, options.prompt_hidden)
     positions = architecture_of(backbone).encoder_positions
     if positions:
-        skip_prompt_positions(backbone.get_submodule(positions), settings.prompt_length)
+        skip_prompt_positions(backbone.get_submodule(positions), options.prompt_length)
     return []
+
+
+METHOD = PETMethod(
+    "prompt", "prompt tuning: P encoder prompt vectors from an Emb→Linear→tanh→Linear generator", apply_prompt,
+    PromptOptions, reads=("train_norms",),
+    defaults=lambda paper, granularity: {"lr": PROMPT_LR[paper], "train_norms": "none"},
+)
