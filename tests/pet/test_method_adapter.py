@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from tests.pet.method_conformance import MethodConformance, budget, build, norm_names, pet_names, visual_names
+from vlpet.testing.conformance import MethodConformance, budget, build, norm_names, pet_names, visual_names
 from vlpet.errors import ConfigError
 from vlpet.trial_config import TrialConfig
 

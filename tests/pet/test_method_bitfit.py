@@ -6,7 +6,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from tests.conftest import tiny_batch
-from tests.pet.method_conformance import MethodConformance, budget, build, visual_names
+from vlpet.testing.conformance import MethodConformance, budget, build, visual_names
 from vlpet.models.families import norm_types
 
 

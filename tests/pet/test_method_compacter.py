@@ -4,7 +4,7 @@ PHM value adapter (paper Table 9), vlpet_spec §5-6."""
 import pytest
 import torch
 
-from tests.pet.method_conformance import MethodConformance, budget, build, norm_names, pet_names, visual_names
+from vlpet.testing.conformance import MethodConformance, budget, build, norm_names, pet_names, visual_names
 from vlpet.errors import ConfigError
 from vlpet.pet.phm import PHMAdapter, PHMLinear
 from vlpet.trial_config import TrialConfig

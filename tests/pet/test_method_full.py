@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.pet.method_conformance import MethodConformance, budget
+from vlpet.testing.conformance import MethodConformance, budget
 
 
 class TestFull(MethodConformance):

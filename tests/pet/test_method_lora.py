@@ -6,7 +6,7 @@ from peft.tuners.lora import LoraLayer
 from torch.nn import functional as F
 
 from tests.conftest import tiny_batch
-from tests.pet.method_conformance import MethodConformance, budget, build, visual_names
+from vlpet.testing.conformance import MethodConformance, budget, build, visual_names
 from vlpet.errors import ConfigError
 from vlpet.trial_config import TrialConfig
 

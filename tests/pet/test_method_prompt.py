@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from tests.conftest import tiny_batch
-from tests.pet.method_conformance import MethodConformance, budget, build, visual_names
+from vlpet.testing.conformance import MethodConformance, budget, build, visual_names
 
 SIZES = {"prompt_length": 5, "prompt_hidden": 12}
 
