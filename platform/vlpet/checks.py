@@ -15,7 +15,7 @@ from vlpet.errors import ConfigError, show
 
 __all__ = ["allowed", "boolean", "coerce_float", "fail", "finite_float", "fraction", "in_range", "integer",
            "is_finite", "is_int", "mapping", "no_unknown_keys", "non_negative", "number", "of_type", "positive",
-           "positive_int", "string", "unknown_keys"]
+           "positive_int", "string", "unknown_keys", "coerce_fields"]
 
 
 def fail(key: str, message: str) -> NoReturn:
@@ -154,3 +154,21 @@ def non_negative(key: str, value: float) -> float:
     if not value >= 0:
         fail(key, f"must be non-negative, got {show(value)}")
     return value
+
+
+# ---- dataclasses --------------------------------------------------------------------------------------------
+def coerce_fields(instance: Any) -> None:
+    """Check every field of a dataclass instance against its annotation (:func:`of_type`), in place: ``"none"`` and
+    ``"null"`` strings become None where the annotation allows None (not for ``str`` fields, where they are
+    words), numeric strings become floats. Frozen dataclasses included (their ``__post_init__`` calls this)."""
+    from dataclasses import fields
+
+    for item in fields(instance):
+        value = getattr(instance, item.name)
+        annotation = item.type if isinstance(item.type, str) else str(item.type)
+        optional = "None" in annotation
+        if optional and not annotation.startswith("str") and isinstance(value, str) and value.lower() in ("none", "null"):
+            value = None
+        if not (value is None and optional):
+            value = of_type(item.name, annotation, value)
+        object.__setattr__(instance, item.name, value)

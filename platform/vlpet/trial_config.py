@@ -19,9 +19,9 @@ from typing import Any
 import yaml
 
 from vlpet.errors import ConfigError, show
-from vlpet.field_types import allowed, coerce_fields, in_range
+from vlpet.checks import allowed, coerce_fields, fraction, in_range, non_negative, positive
 from vlpet.models.families import family_record
-from vlpet.pet.options import MethodOptions
+from vlpet.pet.options import MAX_SIZE, MethodOptions  # noqa: F401 (MAX_SIZE: module widths, ranks, beams, tokens)
 from vlpet.pet.registry import method_record, option_keys, registered_methods
 from vlpet.pet.settings import PETSettings
 from vlpet.pet.sites import PLACEMENTS
@@ -31,7 +31,6 @@ TRAIN_NORMS = ("auto", "encoder", "all", "none")
 INITS = ("auto", "normal", "zero_up")
 PRECISIONS = ("auto", "fp32", "bf16")
 # Upper bounds: far above the paper's values, low enough that a typo cannot allocate a model the size of a cluster.
-MAX_SIZE = 65_536        # module widths, heads, ranks, prompt lengths, beams, tokens
 MAX_COUNT = 10**9        # examples, batches, steps, epochs
 SIZE_KEYS = ("bottleneck", "gate_bottleneck", "decoder_bottleneck", "visual_feat_dim", "num_beams", "visual_grid",
              "max_new_tokens")
@@ -241,20 +240,15 @@ class TrialConfig:
         in_range("seed", self.seed, 0, 2**32 - 1, f"from 0 to {2**32 - 1}")
         allowed("precision", self.precision, PRECISIONS)
         self._check_sources()
-        if not 0.0 <= self.warmup_ratio < 1.0:
-            raise ConfigError(f"warmup_ratio: must be in [0, 1), got {self.warmup_ratio}")
-        for name in ("weight_decay", "grad_clip"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name}: must be non-negative, got {getattr(self, name)}")
+        fraction("warmup_ratio", self.warmup_ratio)
+        non_negative("weight_decay", self.weight_decay)
+        non_negative("grad_clip", self.grad_clip)
         self._check_placement()
         allowed("train_norms", self.train_norms, TRAIN_NORMS)
         allowed("init", self.init, INITS)
-        if self.gate_scale <= 0:
-            raise ConfigError(f"gate_scale: must be positive, got {self.gate_scale}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout: must be in [0, 1), got {self.dropout}")
-        if self.lr <= 0:
-            raise ConfigError(f"lr: must be positive, got {self.lr}")
+        positive("gate_scale", self.gate_scale)
+        fraction("dropout", self.dropout)
+        positive("lr", self.lr)
         problem = self.options.check(self.pet_settings())
         if problem:
             raise ConfigError(problem)

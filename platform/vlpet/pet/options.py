@@ -11,8 +11,9 @@ import dataclasses
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
-from vlpet.errors import ConfigError
-from vlpet.field_types import coerce_fields
+from vlpet.checks import coerce_fields
+
+MAX_SIZE = 65_536  # upper bound of a size option: far above the paper's values, below a typo's allocation
 
 
 def option(help: str, default: Any = None) -> Any:
@@ -33,13 +34,11 @@ class MethodOptions:
 
     def __post_init__(self) -> None:
         coerce_fields(self)
-        problem = self.validate()
-        if problem:
-            raise ConfigError(problem)
+        self.validate()
 
-    def validate(self) -> str | None:
-        """Checks of the options alone (ranges); ``check`` sees them with the shared settings."""
-        return None
+    def validate(self) -> None:
+        """Checks of the options alone (ranges; raise ConfigError through ``vlpet.checks``); ``check`` sees them
+        with the shared settings."""
 
     def check(self, settings: Any) -> str | None:
         return None

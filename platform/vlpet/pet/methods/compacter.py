@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from vlpet.errors import show
+from vlpet.checks import in_range
 from vlpet.pet.injection import inject_at_placements
 from vlpet.pet.methods.adapter import adapter_defaults
-from vlpet.pet.options import MethodOptions, option
+from vlpet.pet.options import MAX_SIZE, MethodOptions, option
 from vlpet.pet.phm import PHMAdapter
 from vlpet.pet.registry import PETMethod
 from vlpet.pet.settings import PETSettings
@@ -29,10 +29,8 @@ class CompacterOptions(MethodOptions):
     phm_dim: int = option("compacter: n, the number of Kronecker summands of each PHM layer (d and r divisible by n)",
                           2)
 
-    def validate(self) -> str | None:
-        if not 1 <= self.phm_dim <= 65_536:
-            return f"phm_dim: must be a positive integer of at most 65536, got {show(self.phm_dim)}"
-        return None
+    def validate(self) -> None:
+        in_range("phm_dim", self.phm_dim, 1, MAX_SIZE, f"a positive integer of at most {MAX_SIZE}")
 
     def check(self, settings: PETSettings) -> str | None:
         sizes = {"bottleneck": settings.bottleneck}

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from vlpet.errors import show
+from vlpet.checks import fraction, in_range, positive
 from vlpet.pet.methods.bitfit import existing_biases
-from vlpet.pet.options import MethodOptions, option
+from vlpet.pet.options import MAX_SIZE, MethodOptions, option
 from vlpet.pet.placement import attention_projections
 from vlpet.pet.registry import PETMethod
 from vlpet.pet.settings import PETSettings
@@ -34,14 +34,10 @@ class LoraOptions(MethodOptions):
 
     paper_defaults = {"bart": {"lora_rank": 128}, "t5": {"lora_rank": 150}}
 
-    def validate(self) -> str | None:
-        if self.lora_rank is not None and not 1 <= self.lora_rank <= 65_536:
-            return f"lora_rank: must be a positive integer of at most 65536, got {show(self.lora_rank)}"
-        if self.lora_alpha <= 0:
-            return f"lora_alpha: must be positive, got {self.lora_alpha}"
-        if not 0.0 <= self.lora_dropout < 1.0:
-            return f"lora_dropout: must be in [0, 1), got {self.lora_dropout}"
-        return None
+    def validate(self) -> None:
+        in_range("lora_rank", self.lora_rank, 1, MAX_SIZE, f"a positive integer of at most {MAX_SIZE}")
+        positive("lora_alpha", self.lora_alpha)
+        fraction("lora_dropout", self.lora_dropout)
 
     def check(self, settings: PETSettings) -> str | None:
         wrong = [p for p in settings.placement if p not in ATTENTION_PLACEMENTS]

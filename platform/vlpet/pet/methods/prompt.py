@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from vlpet.errors import show
+from vlpet.checks import in_range
 from vlpet.pet.base import PETModule, init_linear
-from vlpet.pet.options import MethodOptions, option
+from vlpet.pet.options import MAX_SIZE, MethodOptions, option
 from vlpet.pet.placement import architecture_of
 from vlpet.pet.registry import PETMethod
 from vlpet.pet.settings import PETSettings
@@ -30,11 +30,9 @@ class PromptOptions(MethodOptions):
     prompt_length: int = option("prompt: number of prompt vectors prepended to the encoder's text", 40)
     prompt_hidden: int = option("prompt: hidden size of the prompt reparameterisation MLP (mid_dim)", 800)
 
-    def validate(self) -> str | None:
+    def validate(self) -> None:
         for key in ("prompt_length", "prompt_hidden"):
-            if not 1 <= getattr(self, key) <= 65_536:
-                return f"{key}: must be a positive integer of at most 65536, got {show(getattr(self, key))}"
-        return None
+            in_range(key, getattr(self, key), 1, MAX_SIZE, f"a positive integer of at most {MAX_SIZE}")
 
 
 class PromptEncoder(PETModule):

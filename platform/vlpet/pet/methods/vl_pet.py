@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from vlpet.checks import in_range
 from vlpet.pet.injection import inject_at_placements
 from vlpet.pet.modification import MultiHeadModification
-from vlpet.pet.options import MethodOptions, option
+from vlpet.pet.options import MAX_SIZE, MethodOptions, option
 from vlpet.pet.registry import PETMethod
 from vlpet.pet.settings import PETSettings
 from vlpet.pet.sites import LIGHTWEIGHT_PLACEMENT
@@ -19,8 +20,8 @@ from vlpet.pet.sites import LIGHTWEIGHT_PLACEMENT
 class VLPetOptions(MethodOptions):
     heads: int = option("N_h, heads of the multi-head modification (r must divide by it)", 4)
 
-    def validate(self) -> str | None:
-        return None if 1 <= self.heads <= 65_536 else f"heads: must be a positive integer of at most 65536, got {self.heads}"
+    def validate(self) -> None:
+        in_range("heads", self.heads, 1, MAX_SIZE, f"a positive integer of at most {MAX_SIZE}")
 
     def check(self, settings: PETSettings) -> str | None:
         if settings.bottleneck % self.heads:
