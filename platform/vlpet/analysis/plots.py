@@ -40,10 +40,10 @@ def _axes(objectives: dict[str, str]) -> tuple[str, str]:
 
 def method_reads(method: object, key: str) -> bool:
     """Whether PET method ``method`` reads trial key ``key``, from its registry record; False for unknown names."""
-    from vlpet.pet.registry import METHOD_INFO
-    import vlpet.pet.methods  # noqa: F401
+    from vlpet.pet.registry import registered_methods
 
-    return isinstance(method, str) and method in METHOD_INFO and key in METHOD_INFO[method].keys
+    record = registered_methods().get(method) if isinstance(method, str) else None
+    return record is not None and key in record.keys
 
 
 def point_label(row: pd.Series) -> str:
