@@ -137,7 +137,7 @@ def test_paper_table2_studies_carry_each_arm_s_paper_hyper_parameters(backbone, 
 
 def test_bottleneck_lr_study_is_multi_objective_optuna_with_asha():
     spec = load_study("search_spaces/bottleneck_lr.yaml")
-    assert spec.algorithm == "nsga2" and spec.scheduler["type"] == "asha" and len(spec.objectives) == 2
+    assert spec.algorithm == "nsga2" and spec.scheduler.type == "asha" and len(spec.objectives) == 2
 
 
 @pytest.mark.parametrize("storage", ["runs/x", "s3://bucket/studies/x", "gs://bucket/x", "~/vlpet-runs/x", "/data/studies/x"])

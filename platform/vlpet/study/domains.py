@@ -11,11 +11,11 @@ search_space:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from vlpet.errors import ConfigError, show
+from vlpet.checks import boolean, fail, is_int, mapping, number, unknown_keys
+from vlpet.errors import show
 
 DOMAIN_KINDS = ("choice", "grid", "uniform", "loguniform", "int")
 MAX_CHOICES = 1000
@@ -50,40 +50,6 @@ class Domain:
         return [cast(self.low), cast(self.high)]
 
 
-def fail(path: str, message: str) -> None:
-    raise ConfigError(f"{path}: {message}")
-
-
-def mapping(value: Any, path: str) -> dict:
-    """``value`` as a mapping (None → {}), else ConfigError naming ``path``."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        fail(path, f"expected a mapping, got {show(value)}")
-    return value
-
-
-def unknown_keys(data: dict, allowed) -> list[str]:
-    """Keys of ``data`` outside ``allowed``, as sorted strings (YAML keys may be numbers, booleans or null)."""
-    return sorted(str(key) for key in data if key not in set(allowed))
-
-
-def number(value: Any, path: str) -> float:
-    """A finite int or float (numeric strings such as YAML 1.1's ``1e-3`` accepted)."""
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            pass
-    try:
-        finite = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    except OverflowError:
-        finite = False
-    if not finite:
-        fail(path, f"expected a finite number, got {show(value)}")
-    return value
-
-
 def plain_value(value: Any, path: str) -> Any:
     """A trial value a domain may hold: a scalar or a list of scalars (e.g. a placement)."""
     if isinstance(value, SCALARS) or (isinstance(value, (list, tuple)) and all(isinstance(v, SCALARS) for v in value)):
@@ -95,14 +61,14 @@ def parse_domain(key: Any, raw: Any, trial_keys: set[str]) -> Domain:
     path = f"search_space.{key}"
     if key not in trial_keys:
         fail(path, f"{show(key)} is not a trial config key; allowed keys: {', '.join(sorted(trial_keys))}")
-    raw = mapping(raw, path)
+    raw = mapping(path, raw)
     kinds = [k for k in raw if k in DOMAIN_KINDS]
     extra = unknown_keys(raw, [*DOMAIN_KINDS, "step", "log", "when"])
     if len(kinds) != 1 or extra:
         fail(path, f"expected exactly one of {', '.join(DOMAIN_KINDS)} (plus optional step, log, when), "
              f"got {unknown_keys(raw, ())}")
     kind, spec = kinds[0], raw[kinds[0]]
-    when = mapping(raw.get("when"), f"{path}.when")
+    when = mapping(f"{path}.when", raw.get("when"))
     for other, wanted in when.items():
         plain_value(wanted, f"{path}.when.{other}")
     if kind in ("choice", "grid"):
@@ -116,17 +82,15 @@ def _range_domain(key: str, kind: str, spec: Any, raw: dict, when: dict) -> Doma
     path = f"search_space.{key}"
     if not isinstance(spec, list) or len(spec) != 2:
         fail(f"{path}.{kind}", f"expected [low, high], got {show(spec)}")
-    low, high = (number(v, f"{path}.{kind}") for v in spec)
+    low, high = (number(f"{path}.{kind}", v) for v in spec)
     if not low < high:
         fail(f"{path}.{kind}", f"low {low} must be below high {high}")
     if kind == "loguniform" and low <= 0:
         fail(f"{path}.{kind}", f"loguniform needs a positive low bound, got {low}")
     step = raw.get("step")
-    if step is not None and (isinstance(step, bool) or not isinstance(step, int) or step < 1):
+    if step is not None and (not is_int(step) or step < 1):
         fail(f"{path}.step", f"expected a positive integer, got {show(step)}")
-    log = raw.get("log", kind == "loguniform")
-    if not isinstance(log, bool):
-        fail(f"{path}.log", f"expected true or false, got {show(log)}")
+    log = boolean(f"{path}.log", raw.get("log", kind == "loguniform"))
     return Domain(key, kind, low=low, high=high, step=step, log=log, when=when)
 
 
@@ -165,7 +129,7 @@ def parse_points(raw: Any, space: dict[str, Domain], algorithm: str) -> tuple[di
     points = []
     for index, point in enumerate(raw):
         path = f"search.points[{index}]"
-        point = mapping(point, path)
+        point = mapping(path, point)
         for key, value in point.items():
             _check_point_value(space.get(key), key, value, f"{path}.{key}", space)
         missing = [k for k, d in space.items() if k not in point and active(d, point)]
@@ -182,7 +146,7 @@ def _check_point_value(domain: Domain | None, key: Any, value: Any, path: str, s
     if domain.values:
         if hashable(plain_value(value, path)) not in {hashable(v) for v in domain.values}:
             fail(path, f"{show(value)} is not among {show(list(domain.values))}")
-    elif not domain.low <= number(value, path) <= domain.high:
+    elif not domain.low <= number(path, value) <= domain.high:
         fail(path, f"{show(value)} is outside [{domain.low}, {domain.high}]")
     elif domain.kind == "int" and float(value) != int(float(value)):
         fail(path, f"{show(value)} is not an integer")

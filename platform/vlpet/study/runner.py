@@ -123,20 +123,20 @@ def _searcher(spec: StudySpec, study_dir: str, optuna_study: str):
 def _scheduler(spec: StudySpec):
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-    if spec.scheduler["type"] != "asha":
+    if spec.scheduler.type != "asha":
         return FIFOScheduler()
     # metric and mode come from TuneConfig (the primary objective), which also picks the progress columns
     return ASHAScheduler(time_attr="training_iteration",
-                         max_t=int(spec.scheduler["max_t"]),
-                         grace_period=max(1, int(spec.scheduler["grace_period"])),
-                         reduction_factor=max(2, int(spec.scheduler["reduction_factor"])))
+                         max_t=int(spec.scheduler.max_t),
+                         grace_period=max(1, int(spec.scheduler.grace_period)),
+                         reduction_factor=max(2, int(spec.scheduler.reduction_factor)))
 
 
 def _trainable(spec: StudySpec, study_dir: str):
     import ray.tune
 
-    cpus, gpus = float(spec.resources["cpus_per_worker"]), float(spec.resources["gpus_per_worker"])
-    if int(spec.resources["workers"]) > 1:
+    cpus, gpus = float(spec.resources.cpus_per_worker), float(spec.resources.gpus_per_worker)
+    if int(spec.resources.workers) > 1:
         resources = {"CPU": DRIVER_CPU}
     else:
         resources = {"CPU": cpus, **({"GPU": gpus} if gpus else {})}

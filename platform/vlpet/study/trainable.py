@@ -57,12 +57,12 @@ def make_trial_function(spec: StudySpec, study_dir: str) -> Callable[[dict], Non
         previous = store.status(trial_id) or {}
         record = store.update_status(
             trial_id, status="RUNNING", error=None, config=config.to_dict(), sampled=decode(spec, sampled),
-            config_key=config_key(sampled), seed=seed, resources=dict(spec.resources),
+            config_key=config_key(sampled), seed=seed, resources=spec.resources.to_dict(),
             started=previous.get("started") or time.time(), restarts=int(previous.get("restarts", -1)) + 1)
         payload = {"trial": config.to_dict(), "trial_id": trial_id, "study": spec.name, "study_dir": study_dir,
                    "sampled": record["sampled"], "config_key": record["config_key"], "started": record["started"],
-                   "cpus": float(spec.resources["cpus_per_worker"])}
-        workers = int(spec.resources["workers"])
+                   "cpus": float(spec.resources.cpus_per_worker)}
+        workers = int(spec.resources.workers)
         if workers <= 1:
             train_worker(payload, in_train=False)
         else:
@@ -79,8 +79,8 @@ def _fit_train_run(spec: StudySpec, study_dir: str, trial_id: str, payload: dict
     from ray.train.torch import TorchTrainer
     from ray.tune.integration.ray_train import TuneReportCallback
 
-    gpus = float(spec.resources["gpus_per_worker"])
-    per_worker = {"CPU": float(spec.resources["cpus_per_worker"])}
+    gpus = float(spec.resources.gpus_per_worker)
+    per_worker = {"CPU": float(spec.resources.cpus_per_worker)}
     if gpus:
         per_worker["GPU"] = gpus
     TorchTrainer(
