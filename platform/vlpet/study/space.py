@@ -13,7 +13,8 @@ from __future__ import annotations
 import itertools
 from typing import Any, Callable
 
-from vlpet.study.spec import Domain, StudySpec
+from vlpet.study.domains import Domain
+from vlpet.study.spec import StudySpec
 
 LIST_SEPARATOR = "+"
 
