@@ -10,12 +10,11 @@ it unfreezes.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from vlpet.pet.options import MethodOptions
+from vlpet.registry import Registry
 
 if TYPE_CHECKING:
     from torch import nn
@@ -58,36 +57,23 @@ class PETMethod:
         return (*self.options.keys(), *self.reads)
 
 
-METHODS: dict[str, PETMethod] = {}
-_discovered: list[bool] = []
+_REGISTRY: Registry[PETMethod] = Registry(METHODS_PACKAGE, "METHOD", PETMethod, lambda m: m.name, "PET method")
+METHODS = _REGISTRY.records  # name → record, as registered so far (``registered_methods()`` finds the built-in ones)
 
 
 def register_method(method: PETMethod) -> PETMethod:
     """Add a method to the registry (built-in methods are found by :func:`registered_methods`)."""
-    if METHODS.get(method.name, method) is not method:
-        raise ValueError(f"PET method {method.name!r} is registered twice")
-    METHODS[method.name] = method
-    return method
+    return _REGISTRY.register(method)
 
 
 def registered_methods() -> dict[str, PETMethod]:
     """Every method: the ``METHOD`` record of each module in ``vlpet.pet.methods``, plus any registered."""
-    if not _discovered:
-        package = importlib.import_module(METHODS_PACKAGE)
-        for module_info in pkgutil.iter_modules(package.__path__):
-            module = importlib.import_module(f"{METHODS_PACKAGE}.{module_info.name}")
-            if isinstance(getattr(module, "METHOD", None), PETMethod):
-                register_method(module.METHOD)
-        _discovered.append(True)
-    return METHODS
+    return _REGISTRY.all()
 
 
 def method_record(name: str) -> PETMethod:
     """The record of method ``name``; ValueError listing the known ones."""
-    methods = registered_methods()
-    if name not in methods:
-        raise ValueError(f"unknown PET method {name!r}; allowed: {', '.join(sorted(methods))}")
-    return methods[name]
+    return _REGISTRY.get(name)
 
 
 def option_keys() -> dict[str, str]:

@@ -6,46 +6,34 @@ types, the paper's defaults) reads the record of a model's ``config.model_type``
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
-import pkgutil
 from typing import Any
 
 from vlpet.models.families.record import BackboneFamily, BackboneSpec, Layout, SublayerSite
+from vlpet.registry import Registry
 
 __all__ = ["BackboneFamily", "BackboneSpec", "Layout", "SublayerSite", "families", "family_record",
            "family_of", "family_of_model", "hub_aliases", "known_architectures", "norm_types", "register_family"]
 
-FAMILIES: dict[str, BackboneFamily] = {}
-_discovered: list[bool] = []
+_REGISTRY: Registry[BackboneFamily] = Registry(__name__, "FAMILY", BackboneFamily, lambda f: f.model_type,
+                                               "backbone family")
+FAMILIES = _REGISTRY.records  # model_type → record, as registered so far
 
 
 def register_family(family: BackboneFamily) -> BackboneFamily:
     """Add a family record (built-in records are found by :func:`families`)."""
-    if FAMILIES.get(family.model_type, family) is not family:
-        raise ValueError(f"backbone family {family.model_type!r} is registered twice")
-    FAMILIES[family.model_type] = family
-    return family
+    return _REGISTRY.register(family)
 
 
 def families() -> dict[str, BackboneFamily]:
     """model_type → record, for every module of this package that defines ``FAMILY``."""
-    if not _discovered:
-        for module_info in pkgutil.iter_modules(__path__):
-            module = importlib.import_module(f"{__name__}.{module_info.name}")
-            if isinstance(getattr(module, "FAMILY", None), BackboneFamily):
-                register_family(module.FAMILY)
-        _discovered.append(True)
-    return FAMILIES
+    return _REGISTRY.all()
 
 
 def family_record(model_type: Any) -> BackboneFamily:
     """The record for ``model_type``; ValueError naming the supported families."""
-    known = families()
-    if model_type not in known:
-        raise ValueError(f"no backbone family record for model_type {model_type!r}; supported: {', '.join(known)}")
-    return known[model_type]
+    return _REGISTRY.get(model_type)
 
 
 def family_of_model(model: Any) -> BackboneFamily:
