@@ -13,8 +13,9 @@ import pyarrow.fs as pafs
 
 from vlpet.analysis.pareto import pareto_front
 from vlpet.analysis.plots import curves_png, pareto_html, pareto_png
-from vlpet.analysis.results import export_frame, finished, is_local, load_curves, load_results, read_objectives
+from vlpet.analysis.results import export_frame, finished, load_curves, load_results, read_objectives
 from vlpet.analysis.tables import ablation_table, render_table
+from vlpet.study.store import is_uri
 
 REPORT_DIR = "report"
 TOP_COLUMNS = ["trial_id", "arm", "sampled", "seed", "metric", "trainable_pct", "step", "status", "wall_s"]
@@ -27,7 +28,7 @@ def write_study_outputs(study_dir: str, out_dir: str | None = None, include_unfi
     Never fails on what the study holds: with no finished trial yet it writes the results table and a report
     saying so; objectives it cannot plot or whose columns no trial reported are named in the report instead."""
     target = out_dir or f"{str(study_dir).rstrip('/')}/{REPORT_DIR}"
-    if is_local(target):
+    if not is_uri(target):
         os.makedirs(target, exist_ok=True)
         return _write_outputs(study_dir, target, include_unfinished)
     staging = tempfile.mkdtemp(prefix="vlpet-report-")

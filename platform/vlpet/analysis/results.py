@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any, Iterable
 
 import pandas as pd
 
 from vlpet.errors import ConfigError
-from vlpet.study.store import SPEC_FILE, StudyStore
-
-DEFAULT_OBJECTIVES = {"metric": "max", "trainable_pct": "min"}
+# DEFAULT_OBJECTIVES is the store's, named here too for the analysis functions that default to it.
+from vlpet.study.store import DEFAULT_OBJECTIVES, SPEC_FILE, StudyRecord, StudyStore, TrialStatus  # noqa: F401
 # Non-metric keys of an evaluation row (everything else numeric is a metric).
 ROW_KEYS = {"study", "trial_id", "config_key", "seed", "config", "sampled", "total_steps", "finished", "time",
             "elapsed_s", "checkpoint", "metric_name", "epoch", "step"}
@@ -18,10 +16,6 @@ BUDGET_KEYS = ("trainable_params", "total_params", "trainable_pct")
 # Costs and counters: only their final value is kept (a "best" of them, taken as the maximum, would mislead).
 NOT_SCORES = (*BUDGET_KEYS, "train_step_s", "samples_per_s", "peak_mem_bytes", "n_examples", "startup_s")
 PLACEMENT_SHORT = {"encoder": "enc", "decoder": "dec", "cross_attn": "xattn", "self_attn": "sattn", "value": "v"}
-
-
-def is_local(location: str) -> bool:
-    return "://" not in str(location)
 
 
 def placement_label(placement: Any) -> Any:
@@ -32,28 +26,21 @@ def placement_label(placement: Any) -> Any:
 
 
 def _store(study_dir: str) -> StudyStore:
-    """The study's store; ConfigError unless it holds study.json, trials/ or results/ (checked without reading
-    the evaluations, which on cloud storage may be thousands of objects)."""
-    import pyarrow.fs as pafs
-
-    from vlpet.study.store import RESULTS, TRIALS
-
+    """The study's store; ConfigError unless it holds study.json, trials/ or results/."""
     store = StudyStore(study_dir)
-    kinds = {name: store.fs.get_file_info(store._path(name)).type for name in (SPEC_FILE, TRIALS, RESULTS)}
-    if kinds[SPEC_FILE] != pafs.FileType.File and pafs.FileType.Directory not in (kinds[TRIALS], kinds[RESULTS]):
+    if not store.holds_study():
         raise ConfigError(f"{study_dir} is not a study directory (no {SPEC_FILE}, no trials/ or results/)")
     return store
 
 
-def read_spec(study_dir: str, store: StudyStore | None = None) -> dict[str, Any]:
+def _study(study_dir: str, store: StudyStore) -> StudyRecord:
     """The study's study.json, or its directory name and the default objectives where it has none."""
-    store = store or _store(study_dir)
-    return store.read_spec() or {"name": os.path.basename(os.path.normpath(str(study_dir))),
-                                 "objectives": DEFAULT_OBJECTIVES}
+    return store.read_study() or StudyRecord.from_json({}, str(study_dir))
 
 
 def read_objectives(study_dir: str) -> dict[str, str]:
-    return dict(read_spec(study_dir).get("objectives") or DEFAULT_OBJECTIVES)
+    """The study's objectives ``{metric: "max"|"min"}`` (the defaults where its study.json names none)."""
+    return dict(_study(study_dir, _store(study_dir)).objectives)
 
 
 def _trial_row(study: str, status: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -68,7 +55,7 @@ def _trial_row(study: str, status: dict[str, Any], rows: list[dict[str, Any]]) -
     record["sampled"] = ", ".join(f"{k}={placement_label(v)}" for k, v in sampled.items())
     record["setting"] = ", ".join(f"{k}={placement_label(v)}" for k, v in sampled.items()
                                   if k not in ("arm", "seed")) or "–"
-    state = status.get("status") or ("RUNNING" if rows else "PENDING")
+    state = status.get("status") or (TrialStatus.RUNNING if rows else TrialStatus.PENDING).value
     record.update(status=state, error=status.get("error"), finished=bool(rows) and bool(rows[-1].get("finished")))
     if rows:
         last = rows[-1]
@@ -99,7 +86,7 @@ def load_results(*study_dirs: str) -> pd.DataFrame:
     records = []
     for study_dir in study_dirs:
         store = _store(study_dir)
-        study = read_spec(study_dir, store).get("name")
+        study = _study(study_dir, store).name
         statuses = {s["trial_id"]: s for s in store.statuses()}
         evaluations: dict[str, list] = {}
         for row in store.evaluations():
@@ -124,7 +111,7 @@ def load_curves(*study_dirs: str) -> pd.DataFrame:
     records = []
     for study_dir in study_dirs:
         store = _store(study_dir)
-        study = read_spec(study_dir, store).get("name")
+        study = _study(study_dir, store).name
         for row in store.evaluations():
             flat = {k: v for k, v in row.items() if k not in ("config", "sampled")}
             sampled = row.get("sampled") or {}

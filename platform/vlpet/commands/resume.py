@@ -15,7 +15,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from vlpet.study.jobs import prepare_auth
+    from vlpet.study.connection import prepare_auth
 
     prepare_auth(args.address)                  # before Ray is imported
     from vlpet.commands.run import print_outcome

@@ -31,7 +31,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     spec = checked_study(args)
-    from vlpet.study.jobs import prepare_auth
+    from vlpet.study.connection import prepare_auth
 
     prepare_auth(args.address)                  # before Ray is imported
     from vlpet.study.runner import run_study    # imports Ray: only once the study is known to be valid

@@ -1,10 +1,8 @@
 """Send a study to a running Ray cluster through the Ray Jobs API, and follow it.
 
-Token authentication (Ray 2.60): clients do not send the cluster's token on their own (field_notes §3d). The
-token is taken from ``RAY_AUTH_TOKEN``, the file ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token`` and sent as
-``Authorization: Bearer`` on every request. Plain-HTTP addresses
-other than the local machine are refused unless ``insecure`` (reach a remote dashboard through ``ray dashboard
-cluster.yaml`` or an SSH tunnel: it then is http://127.0.0.1:8265).
+The cluster token (vlpet.study.connection) is sent as ``Authorization: Bearer`` on every request. Plain-HTTP
+addresses other than the local machine are refused unless ``insecure`` (reach a remote dashboard through ``ray
+dashboard cluster.yaml`` or an SSH tunnel: it then is http://127.0.0.1:8265).
 """
 
 from __future__ import annotations
@@ -17,6 +15,8 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from vlpet.errors import ConfigError
+from vlpet.study.connection import WORKER_ENV, auth_token
+from vlpet.study.store import is_uri
 
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
 UPLOAD_EXCLUDES = ["/.venv", "/.git", "/.cache", "/runs", "*.egg-info", "__pycache__", ".pytest_cache",
@@ -34,7 +34,7 @@ class Submission:
 
 def dashboard_address(address: str | None) -> str:
     address = address or os.environ.get("RAY_DASHBOARD_ADDRESS") or DEFAULT_ADDRESS
-    return address if "://" in address else f"http://{address}"
+    return address if is_uri(address) else f"http://{address}"
 
 
 def _is_local(host: str) -> bool:
@@ -56,24 +56,6 @@ def check_address(address: str, insecure: bool = False) -> str:
             f"non-local host; reach the dashboard through a tunnel (ray dashboard cluster.yaml, then "
             f"{DEFAULT_ADDRESS}), use https, or pass --insecure")
     return address
-
-
-def auth_token() -> str | None:
-    """The cluster token from the environment or Ray's token file, if any."""
-    if os.environ.get("RAY_AUTH_TOKEN"):
-        return os.environ["RAY_AUTH_TOKEN"].strip()
-    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser(os.path.join("~", ".ray", "auth_token"))
-    if os.path.isfile(path):
-        with open(path, encoding="utf-8") as handle:
-            return handle.read().strip() or None
-    return None
-
-
-def prepare_auth(address: str | None) -> None:
-    """Before Ray is imported (it reads RAY_AUTH_MODE then): an explicit cluster address never enables token
-    authentication on its own, so turn it on when a token is at hand."""
-    if address and address != "auto" and auth_token():
-        os.environ["RAY_AUTH_MODE"] = "token"
 
 
 def client(address: str | None, insecure: bool = False):
@@ -127,7 +109,7 @@ def submit_study(study_path: str, address: str | None, storage: str | None = Non
     spec = load_study(study_path, smoke=smoke)
     root = project_root()
     if storage is None:
-        storage = spec.storage if (os.path.isabs(spec.storage) or "://" in spec.storage) else f"~/vlpet-runs/{spec.name}"
+        storage = spec.storage if (os.path.isabs(spec.storage) or is_uri(spec.storage)) else f"~/vlpet-runs/{spec.name}"
     # The study travels as text in the job's environment, so a study file from anywhere can be submitted.
     with open(study_path, encoding="utf-8") as handle:
         study_text = handle.read()
@@ -136,8 +118,6 @@ def submit_study(study_path: str, address: str | None, storage: str | None = Non
     if smoke:
         command.append("--smoke")
     jobs = client(address, insecure)
-    from vlpet.study.runner import WORKER_ENV
-
     env = {STUDY_ENV: study_text, **WORKER_ENV, **(extra_env or {})}
     job_id = _submit_when_ready(
         jobs, entrypoint=shlex.join(command),

@@ -8,11 +8,9 @@ kept dying until Tune gave up (ERROR with Tune's error text).
 
 from __future__ import annotations
 
-import time
-
 from ray.tune import Callback
 
-from vlpet.study.store import StudyStore
+from vlpet.study.store import StudyStore, TrialStatus
 
 
 class StudyLedger(Callback):
@@ -21,14 +19,15 @@ class StudyLedger(Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         store = StudyStore(self.study_dir)
-        record = store.status(trial.trial_id) or {}
-        if record.get("status") in ("ERROR", "TERMINATED"):
+        if store.status_of(trial.trial_id) in (TrialStatus.ERROR, TrialStatus.TERMINATED):
             return
         rows = store.evaluations(trial.trial_id)
-        finished = bool(rows) and bool(rows[-1].get("finished"))
-        store.update_status(trial.trial_id, status="TERMINATED" if finished else "STOPPED", ended=time.time())
+        if rows and rows[-1].get("finished"):
+            store.mark_finished(trial.trial_id)
+        else:
+            store.mark_stopped(trial.trial_id)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         error = trial.get_error()
         message = str(error).strip().splitlines()[-1] if error else "the trial failed (see the Tune trial's error.txt)"
-        StudyStore(self.study_dir).update_status(trial.trial_id, status="ERROR", error=message, ended=time.time())
+        StudyStore(self.study_dir).mark_failed(trial.trial_id, message)

@@ -20,17 +20,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from vlpet.errors import ConfigError
-from vlpet.study.jobs import prepare_auth
+from vlpet.study.connection import connect_ray, prepare_auth
 from vlpet.study.ledger import StudyLedger
 from vlpet.study.seeds import GridSearcher, SeedRepeater
 from vlpet.study.space import encode_point, grid_points, optuna_space
 from vlpet.study.spec import StudySpec, parse_study
-from vlpet.study.store import SPEC_FILE, StudyStore, is_uri
+from vlpet.study.store import SPEC_FILE, StudyRecord, StudyStore, TrialStatus, is_uri
 from vlpet.study.trainable import DRIVER_CPU, make_trial_function
 
 TUNE_NAME = "tune"
-# Quiet trial processes: no per-trial weight-loading progress bars or tokenizer fork warnings in the study log.
-WORKER_ENV = {"TRANSFORMERS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
 @dataclass
@@ -53,48 +51,15 @@ def _local_state_dir(study_dir: str, name: str) -> str:
     return directory
 
 
-def write_spec(spec: StudySpec, study_dir: str, optuna_study: str) -> None:
-    payload = {"name": spec.name, "objectives": spec.objectives, "smoke": spec.is_smoke, "source": spec.source,
-               "optuna_study_name": optuna_study, "seeds": list(spec.seeds), "created": time.time()}
-    StudyStore(study_dir).write_spec(payload)
-
-
-def read_spec(study_dir: str) -> tuple[StudySpec, dict[str, Any]]:
+def saved_study(study_dir: str) -> StudySpec:
     """The study a directory holds (for resume), validated again."""
-    saved = StudyStore(study_dir).read_spec()
-    if saved is None:
+    record = StudyStore(study_dir).read_study()
+    if record is None:
         raise ConfigError(f"{study_dir} is not a study directory: it has no {SPEC_FILE} (was the study started with vlpet run?)")
-    spec = parse_study(saved["source"], f"{study_dir}/{SPEC_FILE}")
-    if saved.get("smoke"):
+    spec = parse_study(record.source, f"{study_dir}/{SPEC_FILE}")
+    if record.smoke:
         spec = spec.with_smoke()
-    return dataclasses.replace(spec, storage=study_dir), saved
-
-
-def connect_ray(address: str | None, num_cpus: int | None = None) -> str | None:
-    """Join ``address`` or start an embedded local Ray (dashboard on 127.0.0.1); returns the dashboard URL."""
-    import ray
-
-    for key, value in WORKER_ENV.items():                      # inherited by the trial processes
-        os.environ.setdefault(key, value)
-    if ray.is_initialized():
-        return _dashboard_url()
-    if address:
-        context = ray.init(address=address, log_to_driver=True)
-    else:
-        context = ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=True,
-                           dashboard_host="127.0.0.1")
-    url = getattr(context, "dashboard_url", None)
-    return f"http://{url}" if url and not url.startswith("http") else url
-
-
-def _dashboard_url() -> str | None:
-    import ray
-
-    try:
-        url = ray.get_runtime_context().get_dashboard_url() if hasattr(ray.get_runtime_context(), "get_dashboard_url") else None
-    except Exception:  # noqa: BLE001 - the URL is informative only
-        url = None
-    return f"http://{url}" if url and not url.startswith("http") else url
+    return dataclasses.replace(spec, storage=study_dir)
 
 
 def _searcher(spec: StudySpec, study_dir: str, optuna_study: str):
@@ -167,11 +132,13 @@ def run_study(spec: StudySpec, address: str | None = None, verbose: int = 1, wri
 
     study_dir = study_dir_of(spec)
     store = StudyStore(study_dir)
-    if store.statuses() or store.read_spec() is not None:
+    if store.holds_study():
         raise ConfigError(f"storage {study_dir} already holds a study: continue it with `vlpet resume {study_dir}` "
                           f"or choose another storage")
     optuna_study = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    write_spec(spec, study_dir, optuna_study)
+    store.write_study(StudyRecord(name=spec.name, objectives=dict(spec.objectives), smoke=spec.is_smoke,
+                                  source=spec.source, optuna_study_name=optuna_study, seeds=tuple(spec.seeds),
+                                  created=time.time()))
     dashboard = connect_ray(address, num_cpus)
     if dashboard:
         print(f"Ray dashboard: {dashboard}", flush=True)
@@ -197,7 +164,7 @@ def resume_study(study_dir: str, address: str | None = None, verbose: int = 1, w
     import ray.tune
 
     study_dir = study_dir if is_uri(study_dir) else os.path.abspath(study_dir)
-    spec, _saved = read_spec(study_dir)
+    spec = saved_study(study_dir)
     tune_path = study_dir.rstrip("/") + "/" + TUNE_NAME
     dashboard = connect_ray(address, num_cpus)
     if dashboard:
@@ -227,9 +194,9 @@ def _close_dangling(store: StudyStore) -> None:
     they started but before Tune's next experiment snapshot (a resumed study then runs that configuration and
     seed again as a new trial). They are recorded as STOPPED, never left RUNNING."""
     for record in store.statuses():
-        if record.get("status") in ("RUNNING", "PENDING"):
-            store.update_status(record["trial_id"], status="STOPPED", ended=time.time(),
-                                error="interrupted: not completed by the study run (driver died or time budget ended)")
+        if not TrialStatus(record["status"]).ended:
+            store.mark_stopped(record["trial_id"],
+                               "interrupted: not completed by the study run (driver died or time budget ended)")
 
 
 def write_study_report(study_dir: str) -> list[str]:

@@ -23,7 +23,7 @@ from typing import Any, Callable
 from vlpet.errors import ConfigError, DataError, TrainingDiverged
 from vlpet.study.space import decode
 from vlpet.study.spec import StudySpec
-from vlpet.study.store import StudyStore, config_key
+from vlpet.study.store import StudyStore, TrialStatus, config_key
 from vlpet.trial_config import TrialConfig
 
 RESTORED = "restored"
@@ -54,11 +54,8 @@ def make_trial_function(spec: StudySpec, study_dir: str) -> Callable[[dict], Non
         seed = int(tune_config["seed"])
         store = StudyStore(study_dir)
         config = trial_config_for(spec, sampled, seed, base_dir=driver_dir)
-        previous = store.status(trial_id) or {}
-        record = store.update_status(
-            trial_id, status="RUNNING", error=None, config=config.to_dict(), sampled=decode(spec, sampled),
-            config_key=config_key(sampled), seed=seed, resources=spec.resources.to_dict(),
-            started=previous.get("started") or time.time(), restarts=int(previous.get("restarts", -1)) + 1)
+        record = store.mark_running(trial_id, config=config.to_dict(), sampled=decode(spec, sampled),
+                                    config_key=config_key(sampled), seed=seed, resources=spec.resources.to_dict())
         payload = {"trial": config.to_dict(), "trial_id": trial_id, "study": spec.name, "study_dir": study_dir,
                    "sampled": record["sampled"], "config_key": record["config_key"], "started": record["started"],
                    "cpus": float(spec.resources.cpus_per_worker)}
@@ -67,7 +64,7 @@ def make_trial_function(spec: StudySpec, study_dir: str) -> Callable[[dict], Non
             train_worker(payload, in_train=False)
         else:
             _fit_train_run(spec, study_dir, trial_id, payload, workers)
-        if (store.status(trial_id) or {}).get("status") == "ERROR":
+        if store.status_of(trial_id) is TrialStatus.ERROR:
             # Tune and the searcher need a last result: the objectives as NaN mark the trial as failed.
             ray.tune.report({**{key: float("nan") for key in spec.objectives}, "failed": True})
 
@@ -122,8 +119,8 @@ def train_worker(payload: dict[str, Any], in_train: bool) -> None:
     try:
         resumed_from = _restore(api.get_checkpoint(), os.path.join(work_dir, "checkpoints"))
         if rank == 0:
-            store.update_status(payload["trial_id"], pid=os.getpid(), host=socket.gethostname(),
-                                resumed_from_step=resumed_from)
+            store.annotate(payload["trial_id"], pid=os.getpid(), host=socket.gethostname(),
+                           resumed_from_step=resumed_from)
         data = TrialData(config)
         world = runtime.world_size if runtime else 1
         total_steps = data.total_steps(world)
@@ -151,18 +148,17 @@ def train_worker(payload: dict[str, Any], in_train: bool) -> None:
                 import psutil
 
                 since = psutil.Process().create_time() if _TRIALS_IN_PROCESS == 0 else entered
-                store.update_status(payload["trial_id"], startup_s=time.time() - since,
-                                    reused_process=_TRIALS_IN_PROCESS > 0)
+                store.annotate(payload["trial_id"], startup_s=time.time() - since,
+                               reused_process=_TRIALS_IN_PROCESS > 0)
             _TRIALS_IN_PROCESS += 1
 
         run_trial(config, work_dir, report=report if rank == 0 else None, runtime=runtime, data=data, on_ready=ready)
         if rank == 0:
-            store.update_status(payload["trial_id"], status="TERMINATED", ended=time.time())
+            store.mark_finished(payload["trial_id"])
     except (TrainingDiverged, DataError, ConfigError) as error:
         # A trial-specific failure: record why, end this trial only (retrying would fail the same way).
         if rank == 0:
-            store.update_status(payload["trial_id"], status="ERROR", error=f"{type(error).__name__}: {error}",
-                                ended=time.time())
+            store.mark_failed(payload["trial_id"], f"{type(error).__name__}: {error}")
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
 
