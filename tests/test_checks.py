@@ -70,3 +70,21 @@ def test_predicates_never_raise():
     assert checks.is_finite(1.5) and not checks.is_finite(10**400) and not checks.is_finite(float("inf"))
     assert checks.coerce_float("2") == 2.0 and checks.coerce_float("two") == "two" and checks.coerce_float(None) is None
     assert checks.unknown_keys({"b": 1, 1: 2, None: 3, "a": 4}, ["a"]) == ["1", "None", "b"]
+
+
+def test_coerce_fields_checks_a_dataclass_by_its_annotations():
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Options:
+        rank: int | None = None
+        dropout: float = 0.1
+        name: str | None = None
+
+        def __post_init__(self):
+            checks.coerce_fields(self)
+
+    options = Options(rank="none", dropout="5e-2", name="none")
+    assert options == Options(rank=None, dropout=0.05, name="none")     # "none" is a word for a str field
+    with pytest.raises(ConfigError, match="^rank: expected an integer, got 2.5$"):
+        Options(rank=2.5)

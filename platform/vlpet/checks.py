@@ -9,13 +9,14 @@ what is allowed, so the CLI can print it as it is.
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 from typing import Any, Iterable, NoReturn
 
 from vlpet.errors import ConfigError, show
 
-__all__ = ["allowed", "boolean", "coerce_float", "fail", "finite_float", "fraction", "in_range", "integer",
-           "is_finite", "is_int", "mapping", "no_unknown_keys", "non_negative", "number", "of_type", "positive",
-           "positive_int", "string", "unknown_keys", "coerce_fields"]
+__all__ = ["allowed", "boolean", "coerce_fields", "coerce_float", "fail", "finite_float", "fraction", "in_range",
+           "integer", "is_finite", "is_int", "mapping", "no_unknown_keys", "non_negative", "number", "of_type",
+           "positive", "positive_int", "string", "unknown_keys"]
 
 
 def fail(key: str, message: str) -> NoReturn:
@@ -161,11 +162,9 @@ def coerce_fields(instance: Any) -> None:
     """Check every field of a dataclass instance against its annotation (:func:`of_type`), in place: ``"none"`` and
     ``"null"`` strings become None where the annotation allows None (not for ``str`` fields, where they are
     words), numeric strings become floats. Frozen dataclasses included (their ``__post_init__`` calls this)."""
-    from dataclasses import fields
-
     for item in fields(instance):
         value = getattr(instance, item.name)
-        annotation = item.type if isinstance(item.type, str) else str(item.type)
+        annotation = item.type if isinstance(item.type, str) else getattr(item.type, "__name__", str(item.type))
         optional = "None" in annotation
         if optional and not annotation.startswith("str") and isinstance(value, str) and value.lower() in ("none", "null"):
             value = None
