@@ -21,11 +21,11 @@ from typing import Any
 from vlpet.checks import (allowed, fail, in_range, mapping, no_unknown_keys, number, positive_int,
                           unknown_keys)
 from vlpet.errors import show
+from vlpet.study.store import DEFAULT_OBJECTIVES
 
 ALGORITHMS = ("tpe", "nsga2", "grid")
 SCHEDULERS = ("asha", "none")
 DIRECTIONS = ("max", "min")
-DEFAULT_OBJECTIVES = {"metric": "max", "trainable_pct": "min"}
 # Sanity bounds: far above any real study, low enough that a typo cannot queue a cluster's worth of trials.
 MAX_SAMPLES = 100_000
 MAX_CONCURRENT = 10_000
