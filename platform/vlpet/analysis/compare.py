@@ -89,7 +89,7 @@ def seed_values(frame: pd.DataFrame, metric: str, by: list[str] | None = None) -
     # The final row of each (configuration, seed): a per-evaluation frame holds a trial's every evaluation.
     rows = rows[~pd.DataFrame({"key": keys, "seed": rows["seed"]}).duplicated(keep="last")]
     if by:
-        keys = rows[by].apply(lambda values: ", ".join(_text(v) for v in values), axis=1)
+        keys = unit_labels(rows, by)
         labels = {key: key for key in keys}
     else:
         keys = configuration_keys(rows)
@@ -123,8 +123,21 @@ def configuration_labels(frame: pd.DataFrame) -> pd.Series:
     return labels
 
 
-def _text(value) -> str:
-    return "–" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+def unit_labels(frame: pd.DataFrame, by: list[str]) -> pd.Series:
+    """The label of each row's ``by`` group: its values joined by commas (``–`` for a missing one)."""
+    text = frame[by].map(lambda v: "–" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+    return text.agg(", ".join, axis=1) if len(frame) else pd.Series(dtype=str)
+
+
+def mean_interval(values: pd.Series, alpha: float = 0.05) -> tuple[float, float]:
+    """The 1 − ``alpha`` t interval of the mean of ``values`` (NaN ignored; NaN below two values)."""
+    values = values.dropna().to_numpy(float)
+    if len(values) < 2:
+        return np.nan, np.nan
+    if np.ptp(values) == 0:                 # scipy's interval is NaN-prone on zero spread; it is the value itself
+        return float(values[0]), float(values[0])
+    interval = stats.ttest_1samp(values, 0.0).confidence_interval(confidence_level=1 - alpha)
+    return float(interval.low), float(interval.high)
 
 
 def paired(a: pd.Series, b: pd.Series, test: str = "t", alpha: float = 0.05) -> dict:

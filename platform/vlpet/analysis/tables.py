@@ -1,5 +1,6 @@
 """Ablation tables in the paper's layout: a row per factor combination (e.g. method x granularity), columns per
-task metric (mean ± std over seeds, best bold, second best underlined), the trainable %, and the seed count."""
+task metric (mean ± std or a 95% interval over seeds, best bold, second best underlined, entries significantly
+worse than the column's best or statistically tied with it marked), the trainable %, and the seed count."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 
 import pandas as pd
 
+from vlpet.analysis.compare import compare, mean_interval, unit_labels
 from vlpet.analysis.results import columns_exist, finished
 from vlpet.errors import ConfigError
 
@@ -15,6 +17,9 @@ MAIN_TASK_METRICS = ("vqa_acc", "gqa_acc", "nlvr_acc", "cider", "tvqa_acc", "how
 TASK_METRIC = re.compile(r"^[a-z0-9]+_(acc|cider)(_[a-z_]+)?$|^cider$")
 NOT_METRICS = ("vqa_label_acc",)
 FORMATS = ("md", "latex", "csv", "json")
+DERIVED = ("_mean", "_std", "_ci_low", "_ci_high", "_vs_best", "_p_holm")
+MARKS = {"md": {"worse": " †", "tied": " ≈"}, "latex": {"worse": "^{\\dagger}", "tied": "^{\\approx}"}}
+TEST_NAMES = {"t": "paired t-test", "wilcoxon": "Wilcoxon signed-rank test", "bootstrap": "paired sign-flip test"}
 
 
 def task_metrics(frame: pd.DataFrame) -> list[str]:
@@ -28,9 +33,16 @@ def task_metrics(frame: pd.DataFrame) -> list[str]:
 
 
 def ablation_table(frame: pd.DataFrame, by: list[str] | None = None, metrics: list[str] | None = None,
-                   include_unfinished: bool = False) -> pd.DataFrame:
+                   include_unfinished: bool = False, ci: bool = False, test: str | None = "t", alpha: float = 0.05,
+                   directions: dict[str, str] | None = None) -> pd.DataFrame:
     """Seeds aggregated per combination of ``by``: ``<m>_mean``, ``<m>_std`` for each metric, ``trainable_pct``
-    and ``n`` (seeds). Default ``by``: the arm and every searched key that varies."""
+    and ``n`` (seeds). Default ``by``: the arm and every searched key that varies.
+
+    ``ci`` adds ``<m>_ci_low``/``<m>_ci_high``, the 1 − ``alpha`` t interval of the mean over seeds. With a
+    ``test`` (see :func:`vlpet.analysis.compare`; None for none) and frames that have ``config_key`` and
+    ``seed``, each row is compared with its column's best (``directions``: metric -> max|min, default max) over
+    their shared seeds: ``<m>_vs_best`` is ``best``, ``worse`` or ``better`` (Holm-corrected p < ``alpha``),
+    ``tied``, or ``no test`` (fewer than two shared seeds), and ``<m>_p_holm`` its corrected p-value."""
     rows = finished(frame, include_unfinished)
     if rows.empty:
         raise ConfigError("no finished trials to tabulate yet" + ("" if include_unfinished else
@@ -47,7 +59,38 @@ def ablation_table(frame: pd.DataFrame, by: list[str] | None = None, metrics: li
     if "trainable_pct" in rows:
         out["trainable_pct"] = groups["trainable_pct"].mean()
     out["n"] = groups.size()
-    return out.reset_index()
+    out = out.reset_index()
+    if ci:
+        out = _with_intervals(out, groups, metrics, alpha)
+    if test and {"config_key", "seed"} <= set(rows.columns):
+        out = _with_significance(out, rows, by, metrics, test, alpha, directions or {})
+    return out
+
+
+def _with_intervals(out: pd.DataFrame, groups, metrics: list[str], alpha: float) -> pd.DataFrame:
+    for metric in metrics:
+        intervals = [mean_interval(values, alpha) for _, values in groups[metric]]
+        out[f"{metric}_ci_low"] = [low for low, _ in intervals]
+        out[f"{metric}_ci_high"] = [high for _, high in intervals]
+    out.attrs["ci"] = 1 - alpha
+    return out
+
+
+def _with_significance(out: pd.DataFrame, rows: pd.DataFrame, by: list[str], metrics: list[str], test: str,
+                       alpha: float, directions: dict[str, str]) -> pd.DataFrame:
+    """Each row against its column's best, one compare (and one Holm family) per metric column."""
+    labels = unit_labels(out, by)
+    for metric in metrics:
+        status: dict[str, tuple[str, float]] = {}
+        if rows[metric].notna().any():
+            result = compare(rows, metric, test=test, alpha=alpha, mode=directions.get(metric, "max"), by=by)
+            status = {a: (v, p) for a, v, p in zip(result["a"], result["verdict"], result["p_holm"])}
+            if status:          # one row alone has nothing to be the best of
+                status[result["b"].iloc[0]] = ("best", math.nan)
+        out[f"{metric}_vs_best"] = [status.get(label, ("", math.nan))[0] for label in labels]
+        out[f"{metric}_p_holm"] = [status.get(label, ("", math.nan))[1] for label in labels]
+    out.attrs["significance"] = {"test": test, "alpha": alpha}
+    return out
 
 
 def default_factors(frame: pd.DataFrame) -> list[str]:
@@ -62,8 +105,9 @@ def _metric_names(table: pd.DataFrame) -> list[str]:
 
 def _factor_names(table: pd.DataFrame) -> list[str]:
     metrics = set(_metric_names(table))
+    derived = {f"{m}{suffix}" for m in metrics for suffix in DERIVED}
     return [c for c in table.columns if not (c.endswith("_mean") or c.endswith("_std")) and c not in ("trainable_pct", "n")
-            and c[:-5] not in metrics]
+            and c[:-5] not in metrics and c not in derived]
 
 
 def _ranks(values: pd.Series, direction: str = "max") -> dict[int, int]:
@@ -80,16 +124,50 @@ def _ranks(values: pd.Series, direction: str = "max") -> dict[int, int]:
     return ranks
 
 
-def _cell(mean: float, std: float, style: str, rank: int | None, digits: int) -> str:
-    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+def _present(value) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def _spread(row: pd.Series, metric: str, style: str, digits: int) -> str:
+    """`` [low, high]`` where the table has intervals, else `` ± std``; empty where there is neither."""
+    low, high, std = row.get(f"{metric}_ci_low"), row.get(f"{metric}_ci_high"), row.get(f"{metric}_std")
+    if _present(low) and _present(high):
+        interval = f"[{low:.{digits}f}, {high:.{digits}f}]"
+        return f" {interval}" if style == "md" else f"_{{{interval}}}"
+    if f"{metric}_ci_low" in row or not _present(std):
+        return ""
+    return f" ± {std:.{digits}f}" if style == "md" else f"_{{\\pm {std:.{digits}f}}}"
+
+
+def _cell(row: pd.Series, metric: str, style: str, rank: int | None, digits: int) -> str:
+    mean = row[f"{metric}_mean"]
+    if not _present(mean):
         return "–" if style == "md" else "--"
-    has_std = std is not None and not (isinstance(std, float) and math.isnan(std))
+    status = row.get(f"{metric}_vs_best")
+    # Statistically tied with the best: marked as tied, not ranked second on a difference the seeds do not show.
+    rank = None if status == "tied" and rank == 2 else rank
+    spread, mark = _spread(row, metric, style, digits), MARKS[style].get(status, "")
     if style == "md":
-        text = f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if has_std else "")
-        return f"**{text}**" if rank == 1 else f"<u>{text}</u>" if rank == 2 else text
+        text = f"{mean:.{digits}f}{spread}"
+        return (f"**{text}**" if rank == 1 else f"<u>{text}</u>" if rank == 2 else text) + mark
     value = f"\\mathbf{{{mean:.{digits}f}}}" if rank == 1 else f"{mean:.{digits}f}"
-    text = "$" + value + (f"_{{\\pm {std:.{digits}f}}}" if has_std else "") + "$"
+    text = "$" + value + spread + mark + "$"
     return f"\\underline{{{text}}}" if rank == 2 else text
+
+
+def _legend(table: pd.DataFrame, metrics: list[str]) -> str:
+    """What the marks and intervals mean, for the tables that show any (empty otherwise)."""
+    parts = []
+    statuses = {v for m in metrics for v in table.get(f"{m}_vs_best", pd.Series(dtype=object))}
+    if statuses & {"worse", "tied"}:
+        significance = table.attrs.get("significance", {})
+        test, alpha = TEST_NAMES.get(significance.get("test"), "paired test"), significance.get("alpha", 0.05)
+        parts.append(f"† significantly worse than the column's best, ≈ statistically tied with it ({test} over "
+                     f"shared seeds, Holm-corrected, p < {alpha:g}); unmarked entries with fewer than two seeds "
+                     "shared with the best are not tested")
+    if any(f"{m}_ci_low" in table for m in metrics):
+        parts.append(f"[low, high]: {table.attrs.get('ci', 0.95):.0%} t interval of the mean over seeds")
+    return "; ".join(parts) + ("." if parts else "")
 
 
 def _mark(text: str, fmt: str, rank: int | None) -> str:
@@ -131,21 +209,31 @@ def render_table(table: pd.DataFrame, fmt: str = "md", digits: int = 2, caption:
     body = []
     for position, (_, row) in enumerate(table.iterrows()):
         cells = [_factor_text(row[f], fmt) for f in factors]
-        cells += [_cell(row[f"{m}_mean"], row[f"{m}_std"], fmt, ranks[m].get(position), digits) for m in metrics]
+        cells += [_cell(row, m, fmt, ranks[m].get(position), digits) for m in metrics]
         pct = row.get("trainable_pct")
         cells += [_mark(f"{pct:.2f}", fmt, pct_ranks.get(position)) if pct == pct and pct is not None
                   else _factor_text(None, fmt), str(int(row["n"]))]
         body.append(cells)
+    legend = _legend(table, metrics)
     if fmt == "md":
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in body]) + "\n"
-    columns = "l" * len(factors) + "r" * (len(header) - len(factors))
+        lines += ["| " + " | ".join(cells) + " |" for cells in body] + (["", legend] if legend else [])
+        return "\n".join(lines) + "\n"
+    return _latex(header, body, len(factors), caption, legend)
+
+
+def _latex(header: list[str], body: list[list[str]], factors: int, caption: str | None, legend: str) -> str:
+    columns = "l" * factors + "r" * (len(header) - factors)
     lines = ["\\begin{table}[t]", "\\centering"]
     if caption:
         lines.append(f"\\caption{{{_latex_escape(caption)}}}")
     lines += [f"\\begin{{tabular}}{{{columns}}}", "\\toprule", " & ".join(_latex_escape(h) for h in header) + " \\\\",
               "\\midrule"]
-    lines += [" & ".join(_latex_escape(c) if i < len(factors) else c.replace("%", "\\%") for i, c in enumerate(cells))
+    lines += [" & ".join(_latex_escape(c) if i < factors else c.replace("%", "\\%") for i, c in enumerate(cells))
               + " \\\\" for cells in body]
-    lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    if legend:
+        marks = _latex_escape(legend).replace("<", "$<$").replace("†", "$^{\\dagger}$").replace("≈", "$^{\\approx}$")
+        lines.append(f"\\par\\smallskip\\footnotesize {marks}")
+    lines.append("\\end{table}")
     return "\n".join(lines) + "\n"
