@@ -1,10 +1,14 @@
 """Pareto scatter (trainable % on a log axis vs the metric, frontier as a step line, labelled points, error bars
-over seeds) as PNG (matplotlib) and interactive HTML (plotly), and metric-vs-step curves per trial."""
+over seeds; frontier points significantly better than everything they dominate starred, dotted lines to the
+dominated points a frontier point is statistically tied with) as PNG (matplotlib) and interactive HTML (plotly),
+and metric-vs-step curves per trial."""
 
 from __future__ import annotations
 
 import pandas as pd
 
+from vlpet.analysis.compare import configuration_keys
+from vlpet.analysis.dominance import dominance, front_verdicts, pair_verdicts
 from vlpet.analysis.pareto import by_configuration, pareto_front
 from vlpet.analysis.results import DEFAULT_OBJECTIVES, columns_exist, finished
 from vlpet.errors import ConfigError
@@ -69,6 +73,25 @@ def _points(frame: pd.DataFrame, objectives: dict[str, str], include_unfinished:
     return points, front
 
 
+BETTER = "significantly better than all it dominates"
+TIED = "statistically tied with a dominated point"
+
+
+def _dominance_marks(frame: pd.DataFrame, points: pd.DataFrame, x: str, y: str, include_unfinished: bool
+                     ) -> tuple[pd.DataFrame, list[tuple[float, float, float, float]]]:
+    """The frontier points significantly better than every point they dominate (paired t-test on ``y``, Holm),
+    and (x0, y0, x1, y1) segments from a frontier point to each dominated point it is statistically tied with."""
+    result = dominance(frame, {x: "min", y: "max"}, include_unfinished=include_unfinished)
+    where = points.set_index(configuration_keys(points))[[x, y]]
+    if result.empty:
+        return where.iloc[0:0], []
+    better = [key for key, verdict in front_verdicts(result).items() if verdict == "better"]
+    pairs = pair_verdicts(result)
+    ties = pairs[pairs["verdict"] == "tied"]
+    return where.loc[better], [(*where.loc[top], *where.loc[below])
+                               for top, below in zip(ties["front_key"], ties["dominated_key"])]
+
+
 def pareto_png(frame: pd.DataFrame, path: str, objectives: dict[str, str] | None = None,
                include_unfinished: bool = False, title: str | None = None) -> str:
     objectives = dict(objectives or DEFAULT_OBJECTIVES)
@@ -79,6 +102,12 @@ def pareto_png(frame: pd.DataFrame, path: str, objectives: dict[str, str] | None
         axis.errorbar(group[x], group[y], xerr=group[f"{x}_std"].fillna(0), yerr=group[f"{y}_std"].fillna(0), fmt="o",
                       capsize=3, label=arm, alpha=0.85)
     axis.step(front[x], front[y], where="post", color="black", linewidth=1.2, label="Pareto frontier")
+    better, ties = _dominance_marks(frame, points, x, y, include_unfinished)
+    for index, (x0, y0, x1, y1) in enumerate(ties):
+        axis.plot([x0, x1], [y0, y1], linestyle=":", color="grey", linewidth=1.2, label=None if index else TIED)
+    if not better.empty:
+        axis.scatter(better[x], better[y], marker="*", s=260, facecolors="none", edgecolors="black", linewidths=1,
+                     zorder=5, label=BETTER)
     # Coincident points (ties) share one annotation rather than printing their labels over each other.
     for (px, py), group in points.groupby([x, y], sort=False):
         axis.annotate(", ".join(dict.fromkeys(group["label"])), (px, py), textcoords="offset points", xytext=(4, 4),
@@ -87,7 +116,8 @@ def pareto_png(frame: pd.DataFrame, path: str, objectives: dict[str, str] | None
     _plain_ticks(axis.xaxis)
     axis.set_xlabel(f"{x} (log scale, lower is better)")
     axis.set_ylabel(f"{frame['metric_name'].dropna().iloc[0] if y == 'metric' and 'metric_name' in frame else y} (higher is better)")
-    axis.set_title(title or "accuracy vs trainable parameters (mean ± std over seeds)")
+    axis.set_title(title or "accuracy vs trainable parameters (mean ± std over seeds; paired t-tests, Holm, p < 0.05)",
+                   fontsize=10)
     axis.grid(True, which="both", alpha=0.3)
     axis.legend(fontsize=8)
     figure.savefig(path)
@@ -111,6 +141,14 @@ def pareto_html(frame: pd.DataFrame, path: str, objectives: dict[str, str] | Non
             hovertemplate=f"%{{text}}<br>{x}=%{{x:.3f}}<br>{y}=%{{y:.2f}}<br>%{{customdata}}<extra></extra>"))
     figure.add_trace(go.Scatter(x=front[x], y=front[y], mode="lines", line={"shape": "hv", "color": "black"},
                                 name="Pareto frontier"))
+    better, ties = _dominance_marks(frame, points, x, y, include_unfinished)
+    if ties:        # one trace: segments separated by gaps (None)
+        figure.add_trace(go.Scatter(x=[v for s in ties for v in (s[0], s[2], None)],
+                                    y=[v for s in ties for v in (s[1], s[3], None)], mode="lines", name=TIED,
+                                    line={"dash": "dot", "color": "grey"}, hoverinfo="skip"))
+    if not better.empty:
+        figure.add_trace(go.Scatter(x=better[x], y=better[y], mode="markers", name=BETTER, hoverinfo="skip",
+                                    marker={"symbol": "star-open", "size": 18, "color": "black"}))
     figure.update_layout(title=title or "accuracy vs trainable parameters (mean ± std over seeds)",
                          xaxis={"type": "log", "title": f"{x} (log)"}, yaxis={"title": y}, template="plotly_white")
     figure.write_html(path, include_plotlyjs=True, full_html=True)
