@@ -11,6 +11,7 @@ import tempfile
 import pandas as pd
 import pyarrow.fs as pafs
 
+from vlpet.analysis.dominance import dominance
 from vlpet.analysis.pareto import pareto_front
 from vlpet.analysis.plots import curves_png, pareto_html, pareto_png
 from vlpet.analysis.results import export_frame, finished, load_curves, load_results, read_objectives
@@ -91,7 +92,21 @@ def _frontier_section(frame, objectives, out_dir, include_unfinished, written) -
     front = pareto_front(frame, objectives, True, include_unfinished)
     return ["<h2>Pareto frontier</h2>", _image(os.path.join(out_dir, "pareto.png")),
             "<p>Interactive version: <a href='pareto.html'>pareto.html</a></p>",
-            front.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="–")]
+            front.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="–"),
+            *_dominance_section(frame, objectives, include_unfinished)]
+
+
+def _dominance_section(frame, objectives, include_unfinished) -> list[str]:
+    """Each frontier point against the configurations it dominates: significantly better, or statistically tied."""
+    result = dominance(frame, objectives, include_unfinished=include_unfinished)
+    if result.empty:
+        return []
+    return ["<h3>Frontier points against the configurations they dominate</h3>",
+            "<p>Paired t-test over the seeds both share, Holm-corrected over these rows: <b>better</b>: the frontier "
+            "point is significantly better (p_holm &lt; 0.05); <b>tied</b>: the seeds cannot tell the two apart; "
+            "below two shared seeds there is no test.</p>",
+            result.drop(columns=["front_key", "dominated_key"]).to_html(
+                index=False, float_format=lambda v: f"{v:.4g}", na_rep="–")]
 
 
 def _table_section(frame, done, objectives, out_dir, include_unfinished, written) -> list[str]:
