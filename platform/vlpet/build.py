@@ -14,10 +14,15 @@ def build_trial_model(config: TrialConfig, device: str | torch.device | None = N
     """Build the VL model of ``config.backbone`` and apply ``config.method``; seeded by ``config.seed``.
 
     ``device="meta"`` builds without weight memory (for counting); ``pretrained=False`` builds a checkpoint's
-    architecture with random weights.
+    architecture with random weights. A ``<task>:<name>`` backbone is resolved first (data layer), so that
+    pretraining it on first use leaves the seeded initialisation below unchanged.
     """
+    from vlpet.data.registry import resolve_backbone
+
+    weights = pretrained and (device is None or torch.device(device).type != "meta")
+    backbone = resolve_backbone(config.backbone, weights)
     torch.manual_seed(config.seed)
-    model = build_vl_model(config.backbone, config.visual_feat_dim, config.visual_grid, config.dropout,
+    model = build_vl_model(backbone, config.visual_feat_dim, config.visual_grid, config.dropout,
                            device=device, pretrained=pretrained)
     return apply_pet(model, config.pet_settings())
 

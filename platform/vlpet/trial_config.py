@@ -39,11 +39,10 @@ COUNT_KEYS = ("batch_size", "epochs", "train_size", "eval_size", "eval_batch_siz
 
 
 def known_tasks() -> list[str]:
-    """Task names the data layer can load (the quickstart task and the VL-Adapter formats)."""
+    """Task names the data layer has a record for (the VL-Adapter formats and the offline quickstart)."""
     from vlpet.data.registry import TASKS
-    from vlpet.train.data_pipeline import QUICKSTART_TASKS
 
-    return sorted([*TASKS, *QUICKSTART_TASKS])
+    return sorted(TASKS)
 
 
 def _help(text: str, **kwargs: Any) -> Any:
@@ -163,10 +162,11 @@ class TrialConfig:
 
     @property
     def family(self) -> str:
-        from vlpet.models.backbones import family_of
+        from vlpet.data.registry import resolve_backbone
+        from vlpet.models.families import family_of
 
         try:
-            return family_of(self.backbone)
+            return family_of(resolve_backbone(self.backbone, weights=False))
         except ValueError as error:
             raise ConfigError(f"backbone: {error}") from None
         except (AttributeError, OSError) as error:           # a local config.json that is not a readable mapping

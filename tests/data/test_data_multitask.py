@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 
 from vlpet.data import RoundRobinMixer, paper_batch_sizes
+from vlpet.errors import DataError
 
 TASK_SIZES = {"vqa": 10, "gqa": 7, "nlvr": 3}
 
@@ -23,6 +24,9 @@ def test_paper_batch_sizes():
     assert paper_batch_sizes(300, tasks) == {"vqa": 300, "gqa": 500, "nlvr": 100, "caption": 250}
     assert paper_batch_sizes(50, ["tvqa", "tvc"]) == {"tvqa": 50, "tvc": 50}
     assert paper_batch_sizes(2, ["nlvr"]) == {"nlvr": 1}
+    assert paper_batch_sizes(64, ["quickstart"]) == {"quickstart": 64}  # read from the task records
+    with pytest.raises(DataError, match="unknown task 'refcoco'"):
+        paper_batch_sizes(64, ["refcoco"])
 
 
 def test_every_example_of_every_task_is_used_once_per_epoch():

@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vlpet.data.gqa import load_gqa
+from vlpet.data import TASKS
 from vlpet.data.quickstart import (FEATURE_DIR, extract_features, prepare_quickstart, quickstart_backbone,
                                    quickstart_tokenizer)
-from vlpet.data.vqa import load_vqa
 from vlpet.models.backbones import load_backbone
 
 
@@ -31,12 +30,12 @@ def test_extractor_is_a_fixed_patch_grid():
 
 
 def test_prepared_files_follow_the_vqa_and_gqa_layouts(root):
-    train = load_vqa(root, "karpathy_train")
-    val = load_vqa(root, "karpathy_val")
+    train = TASKS["quickstart"].read(root, "karpathy_train")
+    val = TASKS["quickstart"].read(root, "karpathy_val")
     assert len(train) == 19_517 and len(val) == 4_488  # balanced subsets of easy-vqa's 38,575 / 9,673
     assert train[0].source_text.startswith("vqa: ") and train[0].target_text
     assert len(train[0].references["answers"]) == 10
-    gqa = load_gqa(root, "valid")
+    gqa = TASKS["gqa"].read(root, "valid")
     assert len(gqa) == len(val) and gqa[0].source_text.startswith("gpa: ")
     key = train[0].image_ids[0]
     with h5py.File(root / FEATURE_DIR / f"{key}.h5") as handle:
@@ -51,7 +50,7 @@ def test_no_question_text_predicts_its_answer(root):
     from collections import Counter, defaultdict
 
     answers_by_text = defaultdict(Counter)
-    for example in load_vqa(root, "karpathy_train"):
+    for example in TASKS["quickstart"].read(root, "karpathy_train"):
         answers_by_text[example.source_text][example.target_text] += 1
     for text, counts in answers_by_text.items():
         assert len(counts) > 1 and len(set(counts.values())) == 1, (text, counts)
@@ -79,3 +78,22 @@ def test_pretrained_backbone_round_trips_through_from_pretrained(monkeypatch):
     model = load_backbone(str(path))
     assert model.config.vlpet_pretraining["steps"] == 20
     assert model.get_input_embeddings().num_embeddings == 1200  # already VL-extended: not resized again
+
+
+def test_quickstart_backbone_resolves_to_the_checkpoint_and_its_tokenizer(root, monkeypatch):
+    from transformers import AutoTokenizer
+
+    from vlpet.data import resolve_backbone
+    from vlpet.data.quickstart import CORPUS_PROMPTS, quickstart_corpus
+    from vlpet.models.backbones import extend_tokenizer
+
+    assert CORPUS_PROMPTS == (TASKS["vqa"].prompt, TASKS["gqa"].prompt)
+    monkeypatch.setenv("VLPET_QUICKSTART_PRETRAIN_STEPS", "20")
+    path = resolve_backbone("quickstart:tiny-bart")
+    assert path == str(quickstart_backbone("tiny-bart")) and resolve_backbone("quickstart:tiny-bart", False) == "tiny-bart"
+    saved, built = AutoTokenizer.from_pretrained(path), quickstart_tokenizer("tiny-bart")
+    assert extend_tokenizer(saved) == len(built) == 1200  # the saved tokenizer already holds the VL tokens
+    sentences = quickstart_corpus(root)[::500] + ["nlvr: true false <vis_extra_id_3>"]
+    assert saved(sentences)["input_ids"] == built(sentences)["input_ids"]
+    assert saved.batch_decode(built(sentences)["input_ids"], skip_special_tokens=True) == built.batch_decode(
+        built(sentences)["input_ids"], skip_special_tokens=True)

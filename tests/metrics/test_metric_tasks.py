@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vlpet.data import VLExample
-from vlpet.metrics import METRIC_NAMES, evaluate_task, multiple_choice_accuracy, nlvr2_scores, parse_true_false
+from vlpet.data import TASKS, VLExample
+from vlpet.metrics import EVALUATORS, METRIC_NAMES, evaluate_task, multiple_choice_accuracy, nlvr2_scores, parse_true_false
 
 
 def _example(task, example_id, **references):
@@ -97,4 +97,16 @@ def test_errors():
         evaluate_task("refcoco", {}, examples)
     with pytest.raises(ValueError, match="test files have no descriptions"):
         evaluate_task("tvc", {"c": "x"}, [VLExample("tvc", "c", "tvc: ", None, ("v",), "tv", {"clip_id": "c"})])
-    assert set(METRIC_NAMES) == {"vqa", "gqa", "nlvr", "caption", "tvqa", "how2qa", "tvc", "yc2c"}
+    assert set(METRIC_NAMES) == {"vqa", "gqa", "nlvr", "caption", "tvqa", "how2qa", "tvc", "yc2c", "quickstart"}
+
+
+def test_every_task_record_names_a_known_evaluator():
+    assert {spec.evaluator for spec in TASKS.values()} == set(EVALUATORS)
+    assert METRIC_NAMES == {name: spec.metric for name, spec in TASKS.items()}
+
+
+def test_the_quickstart_scores_as_vqa():
+    examples = [_example("vqa", "1", answers=["yes"] * 10, answer_type="yes/no"),
+                _example("vqa", "2", answers=["red"] * 9 + ["blue"], answer_type="other")]
+    predictions = {"1": "yes", "2": "blue"}
+    assert evaluate_task("quickstart", predictions, examples) == evaluate_task("vqa", predictions, examples)

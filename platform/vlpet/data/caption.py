@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vlpet.data.example import PROMPTS, VLExample, check_unique_ids
+from vlpet.data.example import VLExample, check_unique_ids
 from vlpet.data.io import read_json, require_fields, split_names
 from vlpet.errors import DataError
 
@@ -31,7 +31,7 @@ def _captions(image: dict, path: Path, index: int) -> list[str]:
     return [str(sentence["raw"]).strip() for sentence in sentences]
 
 
-def caption_examples(path: str | Path, split: str, prompt: str = PROMPTS["caption"]) -> list[VLExample]:
+def caption_examples(path: str | Path, split: str, prompt: str) -> list[VLExample]:
     """Examples of Karpathy split ``split`` ("train", "val" or "test"; "karpathy_test" also works)."""
     path = Path(path)
     wanted = split.split("_")[-1]
@@ -56,7 +56,7 @@ def caption_examples(path: str | Path, split: str, prompt: str = PROMPTS["captio
     return examples
 
 
-def load_caption(root: str | Path, split: str, prompt: str = PROMPTS["caption"]) -> list[VLExample]:
+def load_caption(root: str | Path, split: str, prompt: str) -> list[VLExample]:
     """COCO caption examples of ``split`` ("train", "val", "test" or "karpathy_*") from ``root/COCO``."""
     path = Path(root) / "COCO" / "dataset_coco.json"
     return [example for name in split_names(split) for example in caption_examples(path, name, prompt)]

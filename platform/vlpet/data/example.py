@@ -1,4 +1,4 @@
-"""The one example type every task loader produces, and the paper's task prompts."""
+"""The one example type every task loader produces."""
 
 from __future__ import annotations
 
@@ -8,19 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from vlpet.errors import DataError
-
-# `--use_tasks_prompts` (P:src/multitask.py L697-706, P:src/multitask_video.py L745-754). "gpa: " for GQA is
-# the paper's typo, kept on purpose so that inputs match the published runs (data_formats.md §2).
-PROMPTS: dict[str, str] = {
-    "vqa": "vqa: ",
-    "gqa": "gpa: ",
-    "nlvr": "nlvr: ",
-    "caption": "caption: ",
-    "tvqa": "tvqa: ",
-    "how2qa": "how2qa: ",
-    "tvc": "tvc: ",
-    "yc2c": "yc2c: ",
-}
 
 
 @dataclass(frozen=True)

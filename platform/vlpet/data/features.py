@@ -118,3 +118,40 @@ class NpzVideoStore:
             array = archive["features"]
         feats = _check_array(array, f"video feature file {path} 'features'", None, self.feat_dim)
         return resize_frames(feats, self.n_frames)
+
+
+class CachedStore:
+    """Keeps loaded feature arrays in memory (for small datasets whose images repeat across questions: each
+    file is read once)."""
+
+    def __init__(self, store: FeatureStore) -> None:
+        self.store, self.cache = store, {}
+
+    def path(self, key: str) -> Path:
+        return self.store.path(key)
+
+    def load(self, key: str) -> np.ndarray:
+        if key not in self.cache:
+            self.cache[key] = self.store.load(key)
+        return self.cache[key]
+
+
+def feature_stores(root: str | Path, feature_type: str = "RN101", n_tokens: int | None = None,
+                   n_frames: int = 64) -> dict[str, FeatureStore]:
+    """Every feature store of the VL-PET layout under ``root``, keyed by ``VLExample.feature_source``.
+
+    Image stores read ``<X>/clip_features/data_clip_<feature_type>_att/<img_id>.h5`` with F checked against
+    the CLIP variant (2048 for RN101) and N against ``n_tokens`` when given; video stores read
+    ``video/vis_features/<src>/clip-vit/<vid_name>.npz`` (F = 512), resized to ``n_frames``.
+    """
+    if feature_type not in CLIP_FEATURE_DIMS:
+        raise DataError(f"unknown CLIP feature type {feature_type!r}; known: {sorted(CLIP_FEATURE_DIMS)}")
+    root = Path(root)
+    dim = CLIP_FEATURE_DIMS[feature_type]
+    stores: dict[str, FeatureStore] = {
+        source: H5FeatureStore(root / source / "clip_features" / f"data_clip_{feature_type}_att", dim, n_tokens)
+        for source in ("COCO", "VG", "GQA", "nlvr")
+    }
+    for source in ("tv", "how2", "yc2"):
+        stores[source] = NpzVideoStore(root / "video" / "vis_features" / source / "clip-vit", 512, n_frames)
+    return stores

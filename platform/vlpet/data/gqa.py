@@ -1,7 +1,8 @@
 """GQA in the LXMERT/VL-T5 layout (data_formats.md §1.3): ``GQA/{train,valid,testdev,submit}.json``.
 
 Each row ``{"img_id", "label": {answer: 1.0}, "question_id" (a string), "sent"}`` becomes
-``"gpa: " + question`` → the answer (the prompt keeps the paper's typo, see ``PROMPTS``).
+``"gpa: " + question`` → the answer (the prompt keeps the paper's typo, see the task record in
+``vlpet.data.registry``).
 Features of train/valid images live under ``VG/``, those of testdev/submit under ``GQA/``.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vlpet.data.example import PROMPTS, VLExample, check_unique_ids
+from vlpet.data.example import VLExample, check_unique_ids
 from vlpet.data.io import read_json_list, require_fields, split_names
 from vlpet.data.vqa import load_answer_vocab
 from vlpet.errors import DataError
@@ -18,7 +19,7 @@ from vlpet.errors import DataError
 GQA_FEATURE_SOURCE = {"train": "VG", "valid": "VG", "testdev": "GQA", "submit": "GQA"}
 
 
-def gqa_examples(path: str | Path, feature_source: str, prompt: str = PROMPTS["gqa"]) -> list[VLExample]:
+def gqa_examples(path: str | Path, feature_source: str, prompt: str) -> list[VLExample]:
     """Examples of one GQA split file whose images are in the store named ``feature_source``."""
     path = Path(path)
     examples = []
@@ -38,7 +39,7 @@ def gqa_examples(path: str | Path, feature_source: str, prompt: str = PROMPTS["g
     return examples
 
 
-def load_gqa(root: str | Path, split: str, prompt: str = PROMPTS["gqa"]) -> list[VLExample]:
+def load_gqa(root: str | Path, split: str, prompt: str) -> list[VLExample]:
     """GQA examples of ``split`` ("train,valid", "testdev", ...) under ``root/GQA``.
 
     The answer vocabulary (``trainval_ans2label.json``/``trainval_label2ans.json``) is checked when present.

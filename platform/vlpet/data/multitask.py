@@ -16,14 +16,14 @@ from typing import Any
 
 import numpy as np
 
-# Per-task batch size = ⌊B · ratio / 60⌋ (P:src/multitask.py L682-695); video tasks all use B.
-_PAPER_BATCH_RATIOS = {"vqa": 60, "gqa": 100, "nlvr": 20, "caption": 50}
+from vlpet.data.registry import get_task
 
 
 def paper_batch_sizes(batch_size: int, tasks: list[str] | tuple[str, ...]) -> dict[str, int]:
-    """The paper's per-task batch sizes for base size B: VQA B, GQA ⌊5B/3⌋, NLVR2 ⌊B/3⌋, COCO ⌊5B/6⌋,
-    other tasks B (B = 500 gives 500/833/166/416). Sizes are at least 1 so that tiny B stays usable."""
-    return {task: max(1, batch_size * _PAPER_BATCH_RATIOS.get(task, 60) // 60) for task in tasks}
+    """The paper's per-task batch sizes for base size B, ⌊B · ratio / 60⌋ with each task record's ratio
+    (P:src/multitask.py L682-695): VQA B, GQA ⌊5B/3⌋, NLVR2 ⌊B/3⌋, COCO ⌊5B/6⌋, other tasks B (B = 500 gives
+    500/833/166/416). Sizes are at least 1 so that tiny B stays usable."""
+    return {task: max(1, batch_size * get_task(task).batch_ratio // 60) for task in tasks}
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vlpet.data.example import PROMPTS, VLExample, check_unique_ids
+from vlpet.data.example import VLExample, check_unique_ids
 from vlpet.data.io import read_json_list, require_fields, split_names
 from vlpet.errors import DataError
 
+ANSWERS = ("true", "false")  # the targets of a true and a false statement: the task's choice words
 
-def nlvr_examples(path: str | Path, prompt: str = PROMPTS["nlvr"]) -> list[VLExample]:
+
+def nlvr_examples(path: str | Path, prompt: str) -> list[VLExample]:
     """Examples of one NLVR2 split file; references hold ``identifier`` and, when labelled, ``label`` (bool)."""
     path = Path(path)
     examples = []
@@ -25,14 +27,14 @@ def nlvr_examples(path: str | Path, prompt: str = PROMPTS["nlvr"]) -> list[VLExa
             if row["label"] not in (0, 1):
                 raise DataError(f"{path}, entry {index}: 'label' must be 0 or 1, got {row['label']!r}")
             references["label"] = bool(row["label"])
-            target = "true" if row["label"] == 1 else "false"
+            target = ANSWERS[0] if row["label"] == 1 else ANSWERS[1]
         examples.append(VLExample("nlvr", str(row["uid"]), f"{prompt}{row['sent']}", target,
                                   (str(row["img0"]), str(row["img1"])), "nlvr", references))
     check_unique_ids(examples, path)
     return examples
 
 
-def load_nlvr(root: str | Path, split: str, prompt: str = PROMPTS["nlvr"]) -> list[VLExample]:
+def load_nlvr(root: str | Path, split: str, prompt: str) -> list[VLExample]:
     """NLVR2 examples of ``split`` ("train", "valid", "test") under ``root/nlvr``."""
     nlvr_dir = Path(root) / "nlvr"
     examples = [example for name in split_names(split) for example in nlvr_examples(nlvr_dir / f"{name}.json", prompt)]

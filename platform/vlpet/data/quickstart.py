@@ -23,6 +23,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from vlpet.data.features import CachedStore, H5FeatureStore
+from vlpet.data.nlvr import ANSWERS as NLVR_ANSWERS
+
 QUICKSTART_VERSION = "5"
 FEAT_DIM = 192
 GRID = 7
@@ -150,45 +153,47 @@ def quickstart_sentences(root: Path) -> list[str]:
     rows = json.loads((root / "vqa" / "karpathy_train.json").read_text(encoding="utf-8"))
     return [f"{row['sent']} {max(row['label'], key=row['label'].get)}" for row in rows]
 
+
+def quickstart_stores(root: str | Path, **_: object) -> dict[str, CachedStore]:
+    """The quickstart's one feature store (the stand-in features, kept in memory once read)."""
+    return {"COCO": CachedStore(H5FeatureStore(Path(root) / FEATURE_DIR, FEAT_DIM, GRID * GRID))}
+
+
 PRETRAIN_STEPS = 1500
+CORPUS_PROMPTS = ("vqa: ", "gpa: ")  # the VQA and GQA records' prompts, fixed here: they key the cached backbones
 
 
 def quickstart_backbone(name: str, cache: str | Path | None = None, steps: int | None = None) -> Path:
     """Path of ``name`` (``tiny-bart``/``tiny-t5``) pretrained on the quickstart's text; built once, cached.
 
-    ``$VLPET_QUICKSTART_PRETRAIN_STEPS`` overrides the pretraining budget (the cache key includes it).
+    This is what the backbone ``quickstart:<name>`` resolves to. ``$VLPET_QUICKSTART_PRETRAIN_STEPS``
+    overrides the pretraining budget (the cache key includes it).
     """
-    from filelock import FileLock
-
     from vlpet.models.backbones import BACKBONES
-    from vlpet.models.pretrain import pretrain_denoiser
+    from vlpet.models.pretrain import pretrained_backbone
 
     if name not in BACKBONES:
         raise ValueError(f"quickstart backbone {name!r}: known names are {', '.join(BACKBONES)}")
     steps = steps or int(os.environ.get("VLPET_QUICKSTART_PRETRAIN_STEPS", PRETRAIN_STEPS))
     data_root = prepare_quickstart(cache)
     out = data_root.parent / "backbones" / f"{name}-s{steps}-v{QUICKSTART_VERSION}"
-    if (out / "config.json").exists():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(out) + ".lock"):
-        if not (out / "config.json").exists():
-            tmp = out.with_name(out.name + ".tmp")
-            pretrain_denoiser(name, quickstart_tokenizer(name, cache), quickstart_corpus(data_root), tmp, steps=steps)
-            os.replace(tmp, out)
-    return out
+    return pretrained_backbone(name, out, lambda: quickstart_tokenizer(name, cache),
+                               lambda: quickstart_corpus(data_root), steps)
 
 
 def quickstart_corpus(data_root: Path) -> list[str]:
-    """The pretraining text: the task's sentences with the task prompts in front."""
+    """The pretraining text: the task's sentences with the VQA and GQA prompts in front."""
     sentences = quickstart_sentences(data_root)
-    return ["vqa: " + s for s in sentences] + ["gpa: " + s for s in sentences[:1000]]
+    vqa, gqa = CORPUS_PROMPTS
+    return [vqa + s for s in sentences] + [gqa + s for s in sentences[:1000]]
 
 
 def quickstart_tokenizer(name: str, cache: str | Path | None = None):
-    """The word-level tokenizer of the quickstart task for backbone ``name`` (deterministic)."""
+    """The word-level tokenizer of the quickstart task for the known architecture ``name`` (deterministic).
+    It also holds NLVR2's answer words, so that the choice scoring of that task can address them."""
     from vlpet.data.word_tokenizer import build_word_tokenizer
     from vlpet.models.backbones import BACKBONES
 
     spec = BACKBONES[name]
-    return build_word_tokenizer(quickstart_corpus(prepare_quickstart(cache)), spec.family, spec.vl_vocab_size)
+    return build_word_tokenizer(quickstart_corpus(prepare_quickstart(cache)), spec.family, spec.vl_vocab_size,
+                                extra_words=NLVR_ANSWERS)

@@ -12,14 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from vlpet.data.example import PROMPTS, VLExample, check_unique_ids
+from vlpet.data.example import VLExample, check_unique_ids
 from vlpet.data.io import read_jsonl, require_fields, split_names
 from vlpet.errors import DataError
 
 
 @dataclass(frozen=True)
 class VideoTask:
-    """Where a video task's files are and how its text is built."""
+    """A video task's loader: where its files are and how its text is built.
+
+    Called as every task loader is, ``load(root, split, prompt)``: the examples of ``split`` (the file suffix:
+    "train", "val_release", "test_public,test_release", ...) under ``root/video``.
+    """
 
     name: str
     source: str  # subtitle/feature source: tv, how2 or yc2
@@ -27,13 +31,16 @@ class VideoTask:
     n_choices: int = 0
     uses_ts: bool = True
 
-
-VIDEO_TASKS: dict[str, VideoTask] = {
-    "tvqa": VideoTask("tvqa", "tv", "qa", n_choices=5),
-    "how2qa": VideoTask("how2qa", "how2", "qa", n_choices=4),
-    "tvc": VideoTask("tvc", "tv", "caption"),
-    "yc2c": VideoTask("yc2c", "yc2", "caption", uses_ts=False),
-}
+    def __call__(self, root: str | Path, split: str, prompt: str) -> list[VLExample]:
+        ann_dir = Path(root) / "video" / "ann"
+        subtitles = read_subtitles(ann_dir / f"{self.source}_subtitles.jsonl")
+        build = _qa_examples if self.kind == "qa" else _caption_examples
+        examples = []
+        for name in split_names(split):
+            path = ann_dir / self.name / f"{self.name}_{name}.jsonl"
+            examples.extend(build(self, read_jsonl(path, f"{self.name} annotation"), subtitles, path, prompt))
+        check_unique_ids(examples, ann_dir / self.name)
+        return examples
 
 
 def read_subtitles(path: str | Path) -> dict[str, str]:
@@ -91,38 +98,9 @@ def _caption_examples(spec: VideoTask, rows: list[dict], subtitles: dict[str, st
     return examples
 
 
-def load_video_task(task: str, root: str | Path, split: str, prompt: str | None = None) -> list[VLExample]:
-    """Examples of video ``task`` (tvqa, how2qa, tvc, yc2c) for ``split`` (the file suffix: "train",
-    "val_release", "test_public,test_release", ...) under ``root/video``."""
-    if task not in VIDEO_TASKS:
-        raise DataError(f"unknown video task {task!r}; known: {sorted(VIDEO_TASKS)}")
-    spec, ann_dir = VIDEO_TASKS[task], Path(root) / "video" / "ann"
-    subtitles = read_subtitles(ann_dir / f"{spec.source}_subtitles.jsonl")
-    build = _qa_examples if spec.kind == "qa" else _caption_examples
-    examples = []
-    for name in split_names(split):
-        path = ann_dir / task / f"{task}_{name}.jsonl"
-        examples.extend(build(spec, read_jsonl(path, f"{task} annotation"), subtitles, path, PROMPTS[task]
-                              if prompt is None else prompt))
-    check_unique_ids(examples, ann_dir / task)
-    return examples
-
-
-def load_tvqa(root: str | Path, split: str, prompt: str = PROMPTS["tvqa"]) -> list[VLExample]:
-    """TVQA examples (``video/ann/tvqa/tvqa_<split>.jsonl``; splits train, val, test_public, test_release)."""
-    return load_video_task("tvqa", root, split, prompt)
-
-
-def load_how2qa(root: str | Path, split: str, prompt: str = PROMPTS["how2qa"]) -> list[VLExample]:
-    """How2QA examples (``video/ann/how2qa/how2qa_<split>.jsonl``; train_release, val_release, ...)."""
-    return load_video_task("how2qa", root, split, prompt)
-
-
-def load_tvc(root: str | Path, split: str, prompt: str = PROMPTS["tvc"]) -> list[VLExample]:
-    """TVC examples, one per description (``video/ann/tvc/tvc_<split>.jsonl``)."""
-    return load_video_task("tvc", root, split, prompt)
-
-
-def load_yc2c(root: str | Path, split: str, prompt: str = PROMPTS["yc2c"]) -> list[VLExample]:
-    """YouCook2 caption examples, one per description (``video/ann/yc2c/yc2c_<split>.jsonl``)."""
-    return load_video_task("yc2c", root, split, prompt)
+# TVQA: video/ann/tvqa/tvqa_<split>.jsonl (train, val, test_public, test_release); How2QA likewise
+# (train_release, val_release, ...); TVC and YouCook2 captions give one example per description.
+load_tvqa = VideoTask("tvqa", "tv", "qa", n_choices=5)
+load_how2qa = VideoTask("how2qa", "how2", "qa", n_choices=4)
+load_tvc = VideoTask("tvc", "tv", "caption")
+load_yc2c = VideoTask("yc2c", "yc2", "caption", uses_ts=False)

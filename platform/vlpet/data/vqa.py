@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from vlpet.data.example import PROMPTS, VLExample, check_unique_ids
+from vlpet.data.example import VLExample, check_unique_ids
 from vlpet.data.io import read_json, read_json_list, require_fields, split_names
 from vlpet.errors import DataError
 
@@ -69,8 +69,7 @@ def _raw_answers(row: dict, qid: int, official: Mapping[int, dict] | None, path:
     return dict(official[qid])
 
 
-def vqa_examples(path: str | Path, official: Mapping[int, dict] | None = None,
-                 prompt: str = PROMPTS["vqa"]) -> list[VLExample]:
+def vqa_examples(path: str | Path, prompt: str, official: Mapping[int, dict] | None = None) -> list[VLExample]:
     """Examples of one Karpathy split file; ``official`` (see read_official_annotations) adds raw answers."""
     return _examples(read_json_list(path, "VQA split"), Path(path), official, prompt)
 
@@ -95,7 +94,7 @@ def _examples(rows: list[dict], path: Path, official: Mapping[int, dict] | None,
     return examples
 
 
-def load_vqa(root: str | Path, split: str, prompt: str = PROMPTS["vqa"]) -> list[VLExample]:
+def load_vqa(root: str | Path, split: str, prompt: str) -> list[VLExample]:
     """VQA examples of ``split`` ("karpathy_train", "karpathy_val,karpathy_test", ...) under ``root/vqa``.
 
     The official annotation files are read (as VL-PET does) unless every row carries its own ``answers``;

@@ -14,7 +14,7 @@ from typing import Iterable
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast
 
-from vlpet.models.backbones import vl_special_tokens
+from vlpet.vocabulary import vl_special_tokens
 
 SPECIALS = {
     "bart": {"bos_token": "<s>", "pad_token": "<pad>", "eos_token": "</s>", "unk_token": "<unk>", "mask_token": "<mask>"},
@@ -30,9 +30,9 @@ def words_of(sentences: Iterable[str]) -> list[str]:
 
 
 def build_word_tokenizer(sentences: Iterable[str], family: str, vocab_size: int,
-                         extra_words: Iterable[str] = ("true", "false")) -> PreTrainedTokenizerFast:
-    """A tokenizer with exactly ``vocab_size`` ids over the words of ``sentences`` plus ``extra_words`` (by
-    default NLVR2's answers, so the choice scoring of that task can address them)."""
+                         extra_words: Iterable[str] = ()) -> PreTrainedTokenizerFast:
+    """A tokenizer with exactly ``vocab_size`` ids over the words of ``sentences`` plus ``extra_words`` (e.g.
+    a task's choice words, so that choice scoring can address them)."""
     extras = vl_special_tokens()
     words = [w for w in words_of(sentences) if w not in SPECIAL_ORDER[family]]
     words += [w for w in extra_words if w not in words]

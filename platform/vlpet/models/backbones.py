@@ -13,19 +13,12 @@ import torch
 from vlpet.errors import ConfigError
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, PretrainedConfig, PreTrainedModel
 
-from vlpet.models.families import BackboneSpec, family_record, hub_aliases, known_architectures
-from vlpet.models.families import family_of as families_family_of
-from vlpet.vocabulary import EXTRA_TOKENS, VISUAL_EXTRA_TOKENS, VL_VOCAB_FLAG, vl_special_tokens  # noqa: F401
+from vlpet.models.families import BackboneSpec, family_of, family_record, hub_aliases, known_architectures
+from vlpet.vocabulary import VL_VOCAB_FLAG, vl_special_tokens
 
 BACKBONES: dict[str, BackboneSpec] = known_architectures()
 # Hub names whose architecture is embedded above: counted offline (meta device) without a download.
 HUB_ALIASES = hub_aliases()
-QUICKSTART_PREFIX = "quickstart:"  # "quickstart:tiny-bart" = tiny-bart pretrained on the quickstart's text
-
-
-def family_of(backbone: str) -> str:
-    """The family (``config.model_type``) of a backbone name, checkpoint path or hub name."""
-    return families_family_of(backbone.removeprefix(QUICKSTART_PREFIX))
 
 
 def _with_dropout(config: PretrainedConfig, dropout: float) -> PretrainedConfig:
@@ -75,18 +68,10 @@ def load_backbone(
     Known names are built from their embedded config (random weights; use a checkpoint path for real
     weights). Any other string goes through ``from_pretrained`` (local directory or hub name) unless
     ``pretrained=False`` or ``device="meta"``, which build from the config alone (for counting).
-    ``quickstart:<name>`` is the tiny backbone pretrained on the quickstart's text (built once, cached).
     """
     meta = device is not None and torch.device(device).type == "meta"
     if (meta or not pretrained) and backbone in HUB_ALIASES:
         return load_backbone(HUB_ALIASES[backbone], device=device, dropout=dropout)
-    if backbone.startswith(QUICKSTART_PREFIX):
-        name = backbone.removeprefix(QUICKSTART_PREFIX)
-        if meta or not pretrained:  # same architecture and vocabulary as the named tiny backbone
-            return load_backbone(name, device=device, dropout=dropout)
-        from vlpet.data.quickstart import quickstart_backbone
-
-        backbone = str(quickstart_backbone(name))
     if backbone in BACKBONES:
         spec = BACKBONES[backbone]
         family = family_record(spec.family)

@@ -1,13 +1,16 @@
 """Text-denoising pretraining of a small backbone, so PET starts from a *pretrained* language model.
 
-Used by the quickstart: the tiny backbone learns the task's text (random tokens masked, the model reconstructs
-the sentence, as in BART's text infilling with single-token spans) and is saved with ``save_pretrained``, so
-every trial loads it through ``from_pretrained`` exactly like a user's ``facebook/bart-base``.
+A known architecture learns a task's text (random tokens masked, the model reconstructs the sentence, as in
+BART's text infilling with single-token spans) and is saved with ``save_pretrained``, so every trial loads it
+through ``from_pretrained`` exactly like a user's ``facebook/bart-base``. ``pretrained_backbone`` builds such a
+checkpoint once and then reuses it; a task that offers pretrained backbones says which text and tokenizer.
 """
 
 from __future__ import annotations
 
+import os
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -50,4 +53,22 @@ def pretrain_denoiser(backbone: str, tokenizer, sentences: list[str], out_dir: s
     model.config.vlpet_pretraining = {"objective": "text-denoising", "steps": steps, "final_loss": float(loss.detach())}
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    return out
+
+
+def pretrained_backbone(backbone: str, out: Path, tokenizer: Callable[[], object], sentences: Callable[[], list[str]],
+                        steps: int) -> Path:
+    """``out``: the known architecture ``backbone`` pretrained (``pretrain_denoiser``) on ``sentences()`` with
+    ``tokenizer()``. Built once, under a file lock so that concurrent trials wait for one build; a directory
+    holding a ``config.json`` is reused as it is."""
+    from filelock import FileLock
+
+    if (out / "config.json").exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out) + ".lock"):
+        if not (out / "config.json").exists():
+            tmp = out.with_name(out.name + ".tmp")
+            pretrain_denoiser(backbone, tokenizer(), sentences(), tmp, steps=steps)
+            os.replace(tmp, out)
     return out

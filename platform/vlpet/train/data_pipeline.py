@@ -1,82 +1,47 @@
 """A trial's data: tokenizer, training batches in the paper's multitask order, evaluation batches, scoring.
 
-Tasks come from ``vlpet.data`` (the VL-Adapter formats) plus ``quickstart``, the offline easy-vqa task written
-in the VQAv2 layout (``vlpet.data.quickstart``). With several tasks, each step draws one task's batch
-(round-robin mode, per-task batch sizes as in the paper).
+Everything task-specific comes from the task records of ``vlpet.data`` (``TaskSpec``): where the data is, its
+feature stores, text lengths, batch ratio, generation length, choice words, metric and baseline. With several
+tasks, each step draws one task's batch (round-robin mode, per-task batch sizes as in the paper).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 from typing import Any, Iterator
 
 from vlpet.data.collate import collate
 from vlpet.data.dataset import VLDataset
-from vlpet.data.features import H5FeatureStore
 from vlpet.data.multitask import RoundRobinMixer, paper_batch_sizes
-from vlpet.data.registry import TASKS, build_dataset, get_task
+from vlpet.data.registry import build_dataset, get_task, resolve_backbone
 from vlpet.errors import ConfigError, DataError
-from vlpet.models.backbones import BACKBONES, QUICKSTART_PREFIX, extend_tokenizer
+from vlpet.models.backbones import BACKBONES, extend_tokenizer
 from vlpet.trial_config import TrialConfig
-
-QUICKSTART_TASKS = {"quickstart": ("vqa", "karpathy_train", "karpathy_val")}
-
-
-class CachedStore:
-    """Keeps loaded feature arrays in memory (images repeat across questions; files are read once)."""
-
-    def __init__(self, store) -> None:
-        self.store, self.cache = store, {}
-
-    def path(self, key: str) -> Path:
-        return self.store.path(key)
-
-    def load(self, key: str):
-        if key not in self.cache:
-            self.cache[key] = self.store.load(key)
-        return self.cache[key]
 
 
 def load_tokenizer(config: TrialConfig):
-    """The backbone checkpoint's tokenizer extended with the VL tokens; the quickstart's word tokenizer for a
-    randomly initialised tiny backbone on the quickstart task."""
+    """The backbone checkpoint's tokenizer extended with the VL tokens (``<task>:<name>`` backbones resolve to
+    their checkpoint first); for a known architecture with random weights, the task's own tokenizer."""
     from transformers import AutoTokenizer
 
-    backbone = config.backbone
-    if backbone.startswith(QUICKSTART_PREFIX) or (backbone in BACKBONES and config.tasks == ["quickstart"]):
-        from vlpet.data.quickstart import quickstart_tokenizer
-
-        return quickstart_tokenizer(backbone.removeprefix(QUICKSTART_PREFIX))
+    backbone = resolve_backbone(config.backbone)
     if backbone in BACKBONES:
-        raise ConfigError(
-            f"backbone {backbone!r} is an architecture with random weights and no tokenizer; for task "
-            f"{config.task!r} give a checkpoint directory or hub name (e.g. facebook/bart-base)"
-        )
+        own = get_task(config.tasks[0]).tokenizer if len(config.tasks) == 1 else None
+        if own is None:
+            raise ConfigError(
+                f"backbone {backbone!r} is an architecture with random weights and no tokenizer; for task "
+                f"{config.task!r} give a checkpoint directory or hub name (e.g. facebook/bart-base)"
+            )
+        return own(backbone)
     tokenizer = AutoTokenizer.from_pretrained(backbone)
     extend_tokenizer(tokenizer)
     return tokenizer
 
 
-def _quickstart_datasets(config: TrialConfig) -> tuple[VLDataset, VLDataset]:
-    from vlpet.data.quickstart import FEATURE_DIR, FEAT_DIM, GRID, prepare_quickstart
-    from vlpet.data.vqa import load_vqa
-
-    root = Path(config.data_dir) if config.data_dir else prepare_quickstart()
-    stores = {"COCO": CachedStore(H5FeatureStore(root / FEATURE_DIR, FEAT_DIM, GRID * GRID))}
-    train = load_vqa(root, "karpathy_train")[: config.train_size]
-    val = load_vqa(root, "karpathy_val")[: config.eval_size]
-    return (VLDataset(train, stores, sample_targets=True, seed=config.seed), VLDataset(val, stores))
-
-
 def _task_datasets(task: str, config: TrialConfig) -> tuple[VLDataset, VLDataset]:
-    if task in QUICKSTART_TASKS:
-        return _quickstart_datasets(config)
-    if not config.data_dir:
-        raise ConfigError(f"task {task!r} needs data_dir: the root of the VL-Adapter datasets/ layout")
-    train = build_dataset(task, config.data_dir, "train", sample_targets=True, seed=config.seed,
-                          limit=config.train_size)
-    val = build_dataset(task, config.data_dir, "val", limit=config.eval_size)
+    root = get_task(task).data_root(config.data_dir)
+    train = build_dataset(task, root, "train", sample_targets=True, seed=config.seed, limit=config.train_size)
+    val = build_dataset(task, root, "val", limit=config.eval_size)
     return train, val
 
 
@@ -102,11 +67,9 @@ class TrialData:
             for role, dataset in (("training", self.train_sets[task]), ("val", self.eval_sets[task])):
                 if len(dataset) == 0:
                     raise DataError(f"task {task} has no {role} examples under {config.data_dir or 'the cache'}")
-        self.metric_task = {t: QUICKSTART_TASKS.get(t, (t,))[0] for t in config.tasks}
-        self.baselines = {t: majority_baseline(self.train_sets[t], self.eval_sets[t], self.metric_task[t])
-                          for t in config.tasks if t in QUICKSTART_TASKS}
-        sizes = paper_batch_sizes(config.batch_size, [self.metric_task[t] for t in config.tasks])
-        self.mixer = RoundRobinMixer(self.train_sets, {t: sizes[self.metric_task[t]] for t in config.tasks},
+        self.baselines = {t: majority_baseline(self.train_sets[t], self.eval_sets[t], t)
+                          for t in config.tasks if get_task(t).majority_baseline}
+        self.mixer = RoundRobinMixer(self.train_sets, paper_batch_sizes(config.batch_size, config.tasks),
                                      shuffle=True, seed=config.seed)
 
     def steps_per_epoch(self, world_size: int = 1) -> int:
@@ -131,17 +94,20 @@ class TrialData:
             yield self._collate([dataset[i] for i in range(start, min(start + size, len(dataset)))], task)
 
     def _collate(self, items, task: str) -> dict:
-        spec = TASKS.get(self.metric_task[task])
-        return collate(items, self.tokenizer, spec.max_source_len if spec else None,
-                       spec.max_target_len if spec else None)
+        spec = get_task(task)
+        return collate(items, self.tokenizer, spec.max_source_len, spec.max_target_len)
 
     def max_new_tokens(self, task: str) -> int:
-        return self.config.max_new_tokens or (40 if self.metric_task[task] in ("caption", "tvc", "yc2c") else 20)
+        return self.config.max_new_tokens or get_task(task).max_new_tokens
+
+    def choices(self, task: str) -> tuple[str, ...]:
+        """The answers ``task`` is scored on by comparing their first-token scores (empty: free generation)."""
+        return get_task(task).choices
 
     def score(self, task: str, predictions: dict[str, str]) -> dict[str, Any]:
         """The task's metrics for ``predictions`` (example id → text)."""
         from vlpet.metrics import evaluate_task
 
-        return {**evaluate_task(self.metric_task[task], predictions, self.eval_sets[task].examples),
+        return {**evaluate_task(task, predictions, self.eval_sets[task].examples),
                 **self.baselines.get(task, {})}
 

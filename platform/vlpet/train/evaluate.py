@@ -36,9 +36,6 @@ def predict(model, data, task: str, config: TrialConfig, runtime: Runtime) -> di
     return predictions
 
 
-CHOICE_TASKS = {"nlvr": ("true", "false")}
-
-
 def _choice_prefix(tokenizer, word: str) -> tuple[list[int], int]:
     """Token ids the tokenizer puts before ``word`` in a target (e.g. BART's <s>) and the word's first id."""
     with_specials = tokenizer(word)["input_ids"]
@@ -48,10 +45,10 @@ def _choice_prefix(tokenizer, word: str) -> tuple[list[int], int]:
 
 @torch.no_grad()
 def predict_choice(model, data, task: str, config: TrialConfig, runtime: Runtime) -> dict[str, str]:
-    """NLVR2 as the paper's code scores it: compare the scores of "true" and "false" at the first decoding step
-    of the answer, instead of free generation."""
+    """A task with choice words (NLVR2's "true"/"false") as the paper's code scores it: compare the words' scores
+    at the first decoding step of the answer, instead of free generation."""
     model.eval()
-    words = CHOICE_TASKS[data.metric_task[task]]
+    words = data.choices(task)
     prefixes = [_choice_prefix(data.tokenizer, word) for word in words]
     prefix, choice_ids = prefixes[0][0], [word_id for _, word_id in prefixes]
     if len(set(choice_ids)) < len(choice_ids) or data.tokenizer.unk_token_id in choice_ids:
@@ -75,7 +72,7 @@ def evaluate_model(model, data, config: TrialConfig, runtime: Runtime) -> dict[s
     results: dict[str, Any] = {}
     primaries = []
     for task in config.tasks:
-        predictor = predict_choice if data.metric_task[task] in CHOICE_TASKS else predict
+        predictor = predict_choice if data.choices(task) else predict
         scores = data.score(task, predictor(model, data, task, config, runtime))
         primaries.append((scores["metric_name"], scores["metric"]))
         results.update({k: v for k, v in scores.items() if k not in ("metric", "metric_name")})
