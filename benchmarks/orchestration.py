@@ -112,7 +112,7 @@ def study(trial: dict[str, Any], seeds: list[int], workers: int, cpus_per_worker
                         "scheduler": {"type": "none"}, "storage": storage,
                         "resources": {"workers": workers, "cpus_per_worker": cpus_per_worker, "gpus_per_worker": 0}})
     started = time.time()
-    outcome = run_study(spec, verbose=0, write_outputs=False, num_cpus=os.cpu_count())
+    outcome = run_study(spec, verbose=0, num_cpus=os.cpu_count())
     wall = time.time() - started
     ray.shutdown()
     store = StudyStore(outcome.study_dir)

@@ -18,6 +18,7 @@ import pytest
 
 from tests.study.ray_fixtures import mini_data, start_local_ray, write_study
 from vlpet.analysis import ablation_table, load_results
+from vlpet.cli import main
 from vlpet.study.runner import resume_study, run_study
 from vlpet.study.spec import load_study
 from vlpet.study.store import StudyStore
@@ -37,10 +38,10 @@ def data(tmp_path_factory):
     return mini_data(tmp_path_factory.mktemp("data"))
 
 
-def test_grid_study_runs_every_point_for_every_seed_and_keeps_its_own_results(ray_session, data, tmp_path):
-    spec = load_study(write_study(tmp_path, data))
-    outcome = run_study(spec, verbose=0)                                   # ends by writing the report
-    store = StudyStore(outcome.study_dir)
+def test_grid_study_runs_every_point_for_every_seed_and_keeps_its_own_results(ray_session, data, tmp_path, capsys):
+    assert main(["run", str(write_study(tmp_path, data)), "--quiet"]) == 0     # joins the module's Ray
+    study_dir = str(tmp_path / "tiny")
+    store = StudyStore(study_dir)
     statuses = store.statuses()
     assert len(statuses) == 4 and {s["status"] for s in statuses} == {"TERMINATED"}
     assert Counter((s["sampled"]["granularity"], s["seed"]) for s in statuses) == Counter(
@@ -55,8 +56,9 @@ def test_grid_study_runs_every_point_for_every_seed_and_keeps_its_own_results(ra
         assert status["resumed_from_step"] is None and status["restarts"] == 0
     small, large = (next(r for r in store.evaluations() if r["config"]["granularity"] == g) for g in ("small", "large"))
     assert large["trainable_params"] > small["trainable_params"]
-    report = os.path.join(outcome.study_dir, "report")
-    assert sorted(os.path.basename(p) for p in outcome.outputs) == sorted(os.listdir(report))
+    report = os.path.join(study_dir, "report")                           # the command ends with the report
+    written = [line.split("wrote ")[1] for line in capsys.readouterr().out.splitlines() if "wrote " in line]
+    assert sorted(os.path.basename(p) for p in written) == sorted(os.listdir(report))
     assert {"report.html", "pareto.png", "ablation.md", "results.csv"} <= set(os.listdir(report))
     assert all(s.get("startup_s", 0) > 0 for s in statuses)
 
@@ -65,7 +67,7 @@ def test_optuna_study_sees_the_seed_mean_of_each_configuration(ray_session, data
     path = write_study(tmp_path, data, name="mo", search={"algorithm": "tpe", "num_samples": 2, "max_concurrent": 2},
                        search_space={"granularity": {"choice": ["small", "large"]},
                                      "lr": {"loguniform": [1.0e-3, 1.0e-2]}})
-    outcome = run_study(load_study(path), verbose=0, write_outputs=False)
+    outcome = run_study(load_study(path), verbose=0)
     store = StudyStore(outcome.study_dir)
     statuses = store.statuses()
     assert len(statuses) == 4 and {s["status"] for s in statuses} == {"TERMINATED"}
@@ -86,7 +88,7 @@ def test_optuna_study_sees_the_seed_mean_of_each_configuration(ray_session, data
 def test_a_diverging_trial_fails_alone_with_its_reason(ray_session, data, tmp_path):
     path = write_study(tmp_path, data, name="nan", seeds=[1],
                        search_space={"lr": {"choice": [1.0e-3, 1.0e+12]}}, trial={"grad_clip": 0.0})
-    outcome = run_study(load_study(path), verbose=0, write_outputs=False)
+    outcome = run_study(load_study(path), verbose=0)
     by_lr = {s["sampled"]["lr"]: s for s in StudyStore(outcome.study_dir).statuses()}
     assert by_lr[1.0e-3]["status"] == "TERMINATED"
     assert by_lr[1.0e12]["status"] == "ERROR" and "TrainingDiverged" in by_lr[1.0e12]["error"]
@@ -113,7 +115,7 @@ def test_a_killed_trial_process_restarts_from_its_last_checkpoint(ray_session, d
 
     killer = threading.Thread(target=kill_after_second_evaluation)
     killer.start()
-    run_study(spec, verbose=0, write_outputs=False)
+    run_study(spec, verbose=0)
     killer.join()
     assert killed, "the trial never reported"
     (status,) = store.statuses()
@@ -128,7 +130,7 @@ def test_a_killed_trial_process_restarts_from_its_last_checkpoint(ray_session, d
 def test_a_trial_with_two_workers_trains_with_ddp_through_ray_train(ray_session, data, tmp_path):
     path = write_study(tmp_path, data, name="ddp", seeds=[1], search_space={"granularity": {"choice": ["small"]}},
                        resources={"workers": 2, "cpus_per_worker": 0.5, "gpus_per_worker": 0})
-    outcome = run_study(load_study(path), verbose=0, write_outputs=False)
+    outcome = run_study(load_study(path), verbose=0)
     store = StudyStore(outcome.study_dir)
     (status,) = store.statuses()
     assert status["status"] == "TERMINATED"
@@ -146,7 +148,7 @@ def test_asha_stopped_trials_are_recorded_as_not_finished(ray_session, data, tmp
                        search={"algorithm": "grid", "max_concurrent": 1}, trial={"epochs": 4},
                        scheduler={"type": "asha", "grace_period": 1, "reduction_factor": 2,
                                   "metric": "trainable_pct", "mode": "min"})
-    outcome = run_study(load_study(path), verbose=0, write_outputs=False)
+    outcome = run_study(load_study(path), verbose=0)
     store = StudyStore(outcome.study_dir)
     by_size = {s["sampled"]["bottleneck"]: s for s in store.statuses()}
     assert by_size[8]["status"] == "TERMINATED"
@@ -186,7 +188,7 @@ def test_resume_after_the_driver_is_killed_keeps_finished_trials(ray_session, da
         driver.wait()
     done = statuses["TERMINATED"]
     kept = store.evaluations(done["trial_id"])
-    outcome = resume_study(study_dir, verbose=0, write_outputs=False)
+    outcome = resume_study(study_dir, verbose=0)
     final = StudyStore(outcome.study_dir).statuses()
     finished = [s for s in final if s["status"] == "TERMINATED"]
     # Exactly one finished trial per seed. The trial cut by the kill was either restored by Tune (then it
@@ -201,8 +203,7 @@ def test_resume_after_the_driver_is_killed_keeps_finished_trials(ray_session, da
         if status["status"] != "TERMINATED":
             assert status["status"] == "STOPPED" and "interrupted" in status["error"]
     # The exported table equals that of the same study run without interruption.
-    uninterrupted = run_study(dataclasses.replace(load_study(path), storage=str(tmp_path / "straight")), verbose=0,
-                              write_outputs=False)
+    uninterrupted = run_study(dataclasses.replace(load_study(path), storage=str(tmp_path / "straight")), verbose=0)
     tables = [ablation_table(load_results(d), by=["arm", "seed"]).drop(columns=["arm"]).sort_values("seed")
               .reset_index(drop=True) for d in (study_dir, uninterrupted.study_dir)]
     pd.testing.assert_frame_equal(*tables)

@@ -18,9 +18,10 @@ def run(args) -> int:
     from vlpet.study.connection import prepare_auth
 
     prepare_auth(args.address)                  # before Ray is imported
-    from vlpet.commands.run import print_outcome
+    from vlpet.commands.run import print_dashboard, print_outcome, write_report
     from vlpet.study.runner import resume_study
 
-    print_outcome(resume_study(args.study_dir, address=args.address, verbose=0 if args.quiet else 1,
-                               num_cpus=args.num_cpus))
+    outcome = resume_study(args.study_dir, address=args.address, verbose=0 if args.quiet else 1,
+                           num_cpus=args.num_cpus, on_connected=print_dashboard)
+    print_outcome(outcome, write_report(outcome.study_dir))
     return 0

@@ -36,8 +36,9 @@ def run(args) -> int:
     prepare_auth(args.address)                  # before Ray is imported
     from vlpet.study.runner import run_study    # imports Ray: only once the study is known to be valid
 
-    outcome = run_study(spec, address=args.address, verbose=0 if args.quiet else 1, num_cpus=args.num_cpus)
-    print_outcome(outcome)
+    outcome = run_study(spec, address=args.address, verbose=0 if args.quiet else 1, num_cpus=args.num_cpus,
+                        on_connected=print_dashboard)
+    print_outcome(outcome, write_report(outcome.study_dir))
     return 0
 
 
@@ -57,11 +58,23 @@ def checked_study(args):
     return spec
 
 
-def print_outcome(outcome) -> None:
+def print_dashboard(url: str | None) -> None:
+    if url:
+        print(f"Ray dashboard: {url}", flush=True)
+
+
+def write_report(study_dir: str) -> list[str]:
+    """The end-of-study report: results table, Pareto plot, ablation tables and report page in ``report/``."""
+    from vlpet.analysis import write_study_outputs
+
+    return list(write_study_outputs(study_dir))
+
+
+def print_outcome(outcome, outputs: list[str]) -> None:
     from collections import Counter
 
     counts = Counter(t.get("status") for t in outcome.trials)
     print(f"study finished in {outcome.wall_s:.0f} s: {len(outcome.trials)} trials "
           f"({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}); results in {outcome.study_dir}")
-    for path in outcome.outputs:
+    for path in outputs:
         print(f"  wrote {path}")

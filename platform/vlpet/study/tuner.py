@@ -1,0 +1,128 @@
+"""The study as Ray Tune objects: :func:`build_tuner` (a new study) and :func:`restore_tuner` (a resumed one).
+
+Building needs no running Ray (it starts when the Tuner fits): the search space lives in the searcher (Optuna's
+define-by-run space, or the grid points), wrapped so that every configuration runs once per seed; the
+scheduler is ASHA or FIFO; the run config puts Tune's experiment under ``STUDY_DIR/tune`` with the study's
+ledger as its callback.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+import ray.tune
+
+from vlpet.errors import ConfigError
+from vlpet.study.ledger import StudyLedger
+from vlpet.study.seeds import GridSearcher, SeedRepeater
+from vlpet.study.space import encode_point, grid_points, optuna_space
+from vlpet.study.spec import StudySpec
+from vlpet.study.store import is_uri
+from vlpet.study.trainable import DRIVER_CPU, make_trial_function
+
+TUNE_NAME = "tune"
+
+
+def new_optuna_study_name(spec: StudySpec) -> str:
+    """A unique Optuna study name per run (Optuna appends to an existing study of the same name)."""
+    return f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+def build_tuner(spec: StudySpec, study_dir: str, optuna_study: str | None = None, verbose: int = 1) -> ray.tune.Tuner:
+    """The Tuner of ``spec`` stored in ``study_dir`` (a path or URI). Needs no running Ray; creates the Optuna
+    sqlite database of ``optuna_study`` (default: a new unique name) for Optuna studies."""
+    return ray.tune.Tuner(_trainable(spec, study_dir),
+                          tune_config=tune_config(spec, study_dir, optuna_study or new_optuna_study_name(spec)),
+                          run_config=run_config(spec, study_dir, verbose))
+
+
+def restore_tuner(spec: StudySpec, study_dir: str) -> ray.tune.Tuner:
+    """The Tuner of a study whose driver died: finished trials are kept, unfinished and errored ones resume."""
+    tune_path = study_dir.rstrip("/") + "/" + TUNE_NAME
+    if not ray.tune.Tuner.can_restore(tune_path):
+        raise ConfigError(f"{study_dir} holds no resumable Tune experiment under {TUNE_NAME}/ "
+                          f"(the driver died before the first trial started): start it again with vlpet run")
+    return ray.tune.Tuner.restore(tune_path, trainable=_trainable(spec, study_dir), resume_unfinished=True,
+                                  resume_errored=True)
+
+
+def tune_config(spec: StudySpec, study_dir: str, optuna_study: str) -> ray.tune.TuneConfig:
+    """Searcher, scheduler and trial counts; early stopping watches the study's primary metric."""
+    search, num_samples = _searcher(spec, study_dir, optuna_study)
+    metric, mode = spec.primary_metric
+    return ray.tune.TuneConfig(search_alg=search, scheduler=_scheduler(spec), num_samples=num_samples,
+                               metric=metric, mode=mode, max_concurrent_trials=spec.max_concurrent,
+                               time_budget_s=spec.time_budget_s,
+                               # reusing a trial's Tune actor for the next trial saves a process start and its
+                               # torch/transformers imports (one-worker trials train in it; for several workers
+                               # it is the Ray Train driver)
+                               reuse_actors=True)
+
+
+def run_config(spec: StudySpec, study_dir: str, verbose: int = 1) -> ray.tune.RunConfig:
+    return ray.tune.RunConfig(
+        name=TUNE_NAME, storage_path=study_dir, verbose=verbose,
+        failure_config=ray.tune.FailureConfig(max_failures=spec.max_failures),
+        checkpoint_config=ray.tune.CheckpointConfig(num_to_keep=2),
+        callbacks=[StudyLedger(study_dir)])
+
+
+def _searcher(spec: StudySpec, study_dir: str, optuna_study: str) -> tuple[SeedRepeater, int]:
+    """The study's searcher, run once per seed, and the number of Tune trials it asks for."""
+    if spec.algorithm == "grid":
+        points = grid_points(spec)
+        points = points[:spec.num_samples] if spec.is_smoke else points
+        search, configurations = GridSearcher(points), len(points)
+    else:
+        search, configurations = _optuna_search(spec, study_dir, optuna_study), spec.num_samples
+    return SeedRepeater(search, spec.seeds, list(spec.objectives)), configurations * len(spec.seeds)
+
+
+def _optuna_search(spec: StudySpec, study_dir: str, optuna_study: str):
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    objectives = list(spec.objectives)
+    modes = [spec.objectives[k] for k in objectives]
+    if spec.algorithm == "nsga2":
+        sampler = optuna.samplers.NSGAIISampler(population_size=max(2, min(50, spec.num_samples // 2)), seed=spec.seeds[0])
+    else:
+        sampler = optuna.samplers.TPESampler(seed=spec.seeds[0], multivariate=True, group=True)
+    database = os.path.join(_local_state_dir(study_dir, spec.name), "optuna.db")
+    return OptunaSearch(
+        optuna_space(spec), metric=objectives if len(objectives) > 1 else objectives[0],
+        mode=modes if len(modes) > 1 else modes[0], sampler=sampler,
+        storage=optuna.storages.RDBStorage(f"sqlite:///{database}"), study_name=optuna_study,
+        points_to_evaluate=[encode_point(p) for p in spec.points] or None)
+
+
+def _local_state_dir(study_dir: str, name: str) -> str:
+    """Where driver-local files (the Optuna sqlite) live: the study dir, or runs/<name> for cloud studies."""
+    directory = study_dir if not is_uri(study_dir) else os.path.abspath(os.path.join("runs", name))
+    os.makedirs(directory, exist_ok=True)
+    return directory
+
+
+def _scheduler(spec: StudySpec):
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    if spec.scheduler.type != "asha":
+        return FIFOScheduler()
+    # metric and mode come from TuneConfig (the primary objective), which also picks the progress columns
+    return ASHAScheduler(time_attr="training_iteration",
+                         max_t=int(spec.scheduler.max_t),
+                         grace_period=max(1, int(spec.scheduler.grace_period)),
+                         reduction_factor=max(2, int(spec.scheduler.reduction_factor)))
+
+
+def _trainable(spec: StudySpec, study_dir: str):
+    """The per-trial function with the resources of one trial: a one-worker trial trains in it; for several
+    workers it only drives the Ray Train run, whose workers hold the CPUs and GPUs."""
+    cpus, gpus = float(spec.resources.cpus_per_worker), float(spec.resources.gpus_per_worker)
+    if int(spec.resources.workers) > 1:
+        resources = {"CPU": DRIVER_CPU}
+    else:
+        resources = {"CPU": cpus, **({"GPU": gpus} if gpus else {})}
+    return ray.tune.with_resources(make_trial_function(spec, study_dir), resources)
