@@ -9,8 +9,8 @@ import sys
 from vlpet import __version__
 from vlpet.errors import ConfigError, DataError, TrainingDiverged
 
-COMMANDS = ("params", "train", "validate", "run", "resume", "submit", "status", "logs", "export", "pareto", "report",
-            "quickstart")
+COMMANDS = ("params", "train", "validate", "run", "resume", "submit", "status", "logs", "export", "pareto", "compare",
+            "report", "quickstart")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -74,7 +74,7 @@ def _find(baseline: str, labels: dict[str, str]) -> str:
     for key, label in labels.items():
         if baseline in (label, key, key.rpartition(":")[2]):
             return key
-    raise ConfigError(f"baseline {baseline!r} is not a configuration here; labels: {', '.join(labels.values())}")
+    raise ConfigError(f"baseline {baseline!r} is not a configuration here; labels: {', '.join(sorted(labels.values()))}")
 
 
 def seed_values(frame: pd.DataFrame, metric: str, by: list[str] | None = None) -> tuple[pd.DataFrame, dict[str, str]]:
