@@ -138,7 +138,8 @@ def test_the_report_shows_frontier_points_against_what_they_dominate(study):
     assert "Frontier points against the configurations they dominate" in page
     section = page.split("they dominate</h3>")[1].split("</table>")[0]
     cells = [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", section, re.S)]
-    assert {(row[1], row[11]) for row in cells if row} == {("adapter", "tied"), ("full", "better"), ("prompt", "no test")}
+    assert {(row[1], row[11]) for row in cells if row} == {
+        ("adapter", "tied"), ("full", "better"), ("prompt", "no test")}
     markdown = open(os.path.join(study, "report", "ablation.md"), encoding="utf-8").read()
     assert "≈" in markdown and "†" in markdown
 

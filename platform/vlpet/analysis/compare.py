@@ -74,7 +74,8 @@ def _find(baseline: str, labels: dict[str, str]) -> str:
     for key, label in labels.items():
         if baseline in (label, key, key.rpartition(":")[2]):
             return key
-    raise ConfigError(f"baseline {baseline!r} is not a configuration here; labels: {', '.join(sorted(labels.values()))}")
+    known = ", ".join(sorted(labels.values()))
+    raise ConfigError(f"baseline {baseline!r} is not a configuration here; labels: {known}")
 
 
 def seed_values(frame: pd.DataFrame, metric: str, by: list[str] | None = None) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -94,8 +95,8 @@ def seed_values(frame: pd.DataFrame, metric: str, by: list[str] | None = None) -
     else:
         keys = configuration_keys(rows)
         labels = dict(zip(keys, configuration_labels(rows)))
-    values = (pd.DataFrame({"key": keys.to_numpy(), "seed": rows["seed"].to_numpy(), "value": rows[metric].to_numpy(float)})
-              .pivot_table(index="seed", columns="key", values="value", aggfunc="mean", sort=False))
+    long = pd.DataFrame({"key": keys.to_numpy(), "seed": rows["seed"].to_numpy(), "value": rows[metric].to_numpy(float)})
+    values = long.pivot_table(index="seed", columns="key", values="value", aggfunc="mean", sort=False)
     return values[[key for key in labels if key in values.columns]], labels
 
 
@@ -144,8 +145,10 @@ def paired(a: pd.Series, b: pd.Series, test: str = "t", alpha: float = 0.05) -> 
     """One pair's row (``n`` … ``p_value``, ``note``) from two per-seed series, paired on the seeds both have."""
     shared = a.notna() & b.notna()
     x, y = a[shared].to_numpy(float), b[shared].to_numpy(float)
+    # With no shared seed the means are each side's own, and there is no difference to speak of.
     row = {"n": len(x), "mean_a": float(np.mean(x)) if len(x) else float(a.mean()),
-           "mean_b": float(np.mean(y)) if len(y) else float(b.mean()), "diff": float(np.mean(x - y)) if len(x) else np.nan,
+           "mean_b": float(np.mean(y)) if len(y) else float(b.mean()),
+           "diff": float(np.mean(x - y)) if len(x) else np.nan,
            "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan, "note": ""}
     differences = x - y
     scale = max(1.0, float(np.max(np.abs(np.concatenate([x, y]))))) if len(x) else 1.0

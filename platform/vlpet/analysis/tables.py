@@ -233,7 +233,8 @@ def _latex(header: list[str], body: list[list[str]], factors: int, caption: str 
               + " \\\\" for cells in body]
     lines += ["\\bottomrule", "\\end{tabular}"]
     if legend:
-        marks = _latex_escape(legend).replace("<", "$<$").replace("†", "$^{\\dagger}$").replace("≈", "$^{\\approx}$")
-        lines.append(f"\\par\\smallskip\\footnotesize {marks}")
+        text = _latex_escape(legend).replace("<", "$<$")
+        text = text.replace("†", "$^{\\dagger}$").replace("≈", "$^{\\approx}$")
+        lines.append(f"\\par\\smallskip\\footnotesize {text}")
     lines.append("\\end{table}")
     return "\n".join(lines) + "\n"
