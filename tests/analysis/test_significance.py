@@ -98,6 +98,16 @@ def test_tables_without_a_test_or_without_seeds_carry_no_marks(study):
     assert "vqa_acc_vs_best" not in ablation_table(frame.drop(columns=["seed"]), by=["arm"])
 
 
+def test_unfinished_trials_asked_for_are_tested_too(study):
+    frame = load_results(study)
+    frame.loc[frame["arm"] == "adapter", "finished"] = False
+    assert "adapter" not in set(ablation_table(frame, by=["arm"])["arm"])
+    table = ablation_table(frame, by=["arm"], include_unfinished=True).set_index("arm")
+    assert table.loc["adapter", "n"] == 5 and table.loc["adapter", "vqa_acc_vs_best"] == "tied"
+    assert "adapter" not in set(dominance(frame, OBJECTIVES)["dominated"])
+    assert "adapter" in set(dominance(frame, OBJECTIVES, include_unfinished=True)["dominated"])
+
+
 def test_a_min_column_is_tested_in_its_direction(study):
     frame = load_results(study).assign(loss=lambda f: -f["vqa_acc"])
     table = ablation_table(frame, by=["arm"], metrics=["loss"], directions={"loss": "min"}).set_index("arm")

@@ -63,7 +63,9 @@ def ablation_table(frame: pd.DataFrame, by: list[str] | None = None, metrics: li
     if ci:
         out = _with_intervals(out, groups, metrics, alpha)
     if test and {"config_key", "seed"} <= set(rows.columns):
-        out = _with_significance(out, rows, by, metrics, test, alpha, directions or {})
+        # compare counts finished rows only; the unfinished ones asked for count here as they stand.
+        tested = rows.assign(finished=True) if include_unfinished else rows
+        out = _with_significance(out, tested, by, metrics, test, alpha, directions or {})
     return out
 
 
