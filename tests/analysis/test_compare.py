@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from vlpet.analysis import compare, load_curves, load_results
-from vlpet.analysis.compare import CONSTANT, IDENTICAL, NO_SHARED_SEED, SINGLE_SEED, holm
+from vlpet.analysis.compare import COLUMNS, CONSTANT, IDENTICAL, NO_SHARED_SEED, SINGLE_SEED, holm
 from vlpet.errors import ConfigError
 from tests.analysis.study_factory import make_study, trial
 from vlpet.study.store import StudyStore
@@ -193,6 +193,11 @@ def test_labels_name_the_study_when_several_and_stay_unique(tmp_path):
     result = compare(frame, "metric")
     labels = {*result["a"], *result["b"]}
     assert len(labels) == 10 and "one: vl-pet (granularity=small)" in labels
+
+
+def test_one_configuration_has_nothing_to_compare():
+    result = compare(pd.DataFrame(_rows("lora", LARGE)), "metric")
+    assert result.empty and list(result.columns) == COLUMNS
 
 
 @pytest.mark.parametrize("kwargs, message", [
