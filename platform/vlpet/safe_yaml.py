@@ -144,3 +144,22 @@ def read_yaml_file(path: str | os.PathLike, what: str) -> Any:
     except UnicodeDecodeError as error:
         raise ConfigError(f"{label} is not UTF-8 text (byte {error.start} is {raw[error.start]:#04x})") from None
     return load_yaml(text, label)
+
+
+def parse_overrides(overrides: list[str] | dict | None) -> dict[str, Any]:
+    """``["lr=1e-4", "placement=[encoder.attn]"]`` → ``{"lr": 0.0001, "placement": ["encoder.attn"]}``."""
+    if not overrides:
+        return {}
+    if isinstance(overrides, dict):
+        return dict(overrides)
+    parsed: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        try:
+            value = bounded_load(raw)
+        except yaml.YAMLError:                  # YAMLRefused included: the raw text is then the value
+            value = raw
+        parsed[key.strip()] = value
+    return parsed

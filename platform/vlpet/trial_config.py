@@ -16,8 +16,6 @@ import os
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-import yaml
-
 from vlpet.errors import ConfigError, show
 from vlpet.checks import allowed, coerce_fields, fraction, in_range, non_negative, positive
 from vlpet.models.families import family_record
@@ -25,7 +23,7 @@ from vlpet.pet.options import MAX_SIZE, MethodOptions  # noqa: F401 (MAX_SIZE: m
 from vlpet.pet.registry import method_record, option_keys, registered_methods
 from vlpet.pet.settings import PETSettings
 from vlpet.pet.sites import PLACEMENTS
-from vlpet.safe_yaml import bounded_load, read_yaml_file
+from vlpet.safe_yaml import parse_overrides, read_yaml_file  # noqa: F401 (parse_overrides re-exported)
 
 TRAIN_NORMS = ("auto", "encoder", "all", "none")
 INITS = ("auto", "normal", "zero_up")
@@ -278,25 +276,6 @@ class TrialConfig:
         if self.data_dir and not os.path.isdir(self.data_dir):
             raise ConfigError(f"data_dir: directory {show(self.data_dir)} does not exist on this machine "
                               f"(resolved to {os.path.abspath(self.data_dir)})")
-
-
-def parse_overrides(overrides: list[str] | dict | None) -> dict[str, Any]:
-    """``["lr=1e-4", "placement=[encoder.attn]"]`` → ``{"lr": 0.0001, "placement": ["encoder.attn"]}``."""
-    if not overrides:
-        return {}
-    if isinstance(overrides, dict):
-        return dict(overrides)
-    parsed: dict[str, Any] = {}
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set expects key=value, got {item!r}")
-        try:
-            value = bounded_load(raw)
-        except yaml.YAMLError:                  # YAMLRefused included: the raw text is then the value
-            value = raw
-        parsed[key.strip()] = value
-    return parsed
 
 
 def field_help() -> dict[str, str]:
