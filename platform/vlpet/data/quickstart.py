@@ -6,7 +6,9 @@ the paper's data (data_formats.md §1): ``vqa/karpathy_{train,val}.json`` (VQAv2
 included), ``GQA/{train,valid}.json`` and one HDF5 feature file per image under
 ``COCO/standin_features/data_patch8x8_att/<img_id>.h5`` (``VG/`` points at the same files for GQA; the folder
 name says these are not CLIP features). The quickstart
-therefore goes through the same loaders as a user's VQAv2/GQA files.
+therefore goes through the same loaders as a user's VQAv2/GQA files: it is the task record ``quickstart`` of
+``vlpet.data.registry``, scored as VQA, which also brings a word-level tokenizer (``quickstart_tokenizer``) and
+the tiny backbones pretrained on its text that ``quickstart:<name>`` names (``quickstart_backbone``).
 
 Stand-in feature extractor (fixed, documented, deterministic): the 64×64 RGB image is resized to 56×56
 (bilinear), cut into a 7×7 grid of 8×8 patches in row-major order, and each patch's pixels, scaled to
