@@ -53,8 +53,7 @@ class TrialConfig:
 
     backbone: str = _help("bart-base | t5-base | tiny-bart | tiny-t5, a local HF checkpoint dir or a hub name",
                           default="bart-base")
-    method: str = _help("PET method: vl-pet | full | bitfit | prompt | lora | adapter | compacter "
-                        "(`vlpet params --list-methods` lists each one's keys)", default="vl-pet")
+    method: str = _help("PET method (`vlpet params --list-methods` lists each one's keys)", default="vl-pet")
     granularity: str | None = _help("gate G: small | middleX | middleY | large | none | auto (large for vl-pet, none "
                                     "otherwise); with adapter or compacter it adds G and the lightweight designs "
                                     "(paper Table 9)", default="auto")
@@ -79,8 +78,7 @@ class TrialConfig:
                              "/ 3e-4 T5; full 1e-4; bitfit and prompt 1e-3 BART / 3e-3 T5)", default=None)
     seed: int = _help("random seed", default=42)
     # ---- data and training budget -------------------------------------------------------------------------
-    task: str = _help("task name, or several joined by commas for multitask (quickstart, vqa, gqa, nlvr, caption, "
-                      "tvqa, how2qa, tvc, yc2c)", default="quickstart")
+    task: str = _help("task name, or several joined by commas for multitask", default="quickstart")
     data_dir: str | None = _help("dataset root (VL-Adapter layout); none = the task's default location", default=None)
     train_size: int | None = _help("use only the first N training examples per task (none = all)", default=None)
     eval_size: int | None = _help("use only the first N evaluation examples per task (none = all)", default=None)
@@ -281,6 +279,8 @@ class TrialConfig:
 def field_help() -> dict[str, str]:
     """Key → help text, reused by the CLI: the shared keys, then each method's own."""
     shared = {f.name: f.metadata.get("help", "") for f in fields(TrialConfig) if not f.metadata.get("internal")}
+    shared["method"] += ": " + " | ".join(registered_methods())
+    shared["task"] += ": " + ", ".join(known_tasks())
     for method in registered_methods().values():
         shared.update(method.options.help())
     return shared

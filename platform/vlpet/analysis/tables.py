@@ -13,7 +13,6 @@ from vlpet.analysis.compare import compare, mean_interval, unit_labels
 from vlpet.analysis.results import columns_exist, finished
 from vlpet.errors import ConfigError
 
-MAIN_TASK_METRICS = ("vqa_acc", "gqa_acc", "nlvr_acc", "cider", "tvqa_acc", "how2qa_acc", "tvc_cider", "yc2c_cider")
 TASK_METRIC = re.compile(r"^[a-z0-9]+_(acc|cider)(_[a-z_]+)?$|^cider$")
 NOT_METRICS = ("vqa_label_acc",)
 FORMATS = ("md", "latex", "csv", "json")
@@ -25,11 +24,18 @@ TEST_NAMES = {"t": "paired t-test", "wilcoxon": "Wilcoxon signed-rank test", "bo
 def task_metrics(frame: pd.DataFrame) -> list[str]:
     """The per-task metric columns present, main tasks first, and ``metric`` as the average of several tasks."""
     found = [c for c in frame.columns if TASK_METRIC.match(str(c)) and c not in NOT_METRICS and not c.endswith("_best")]
-    main = [c for c in MAIN_TASK_METRICS if c in found]
+    main = [c for c in main_task_metrics() if c in found]
     ordered = main + [c for c in found if c not in main]
     if len(main) > 1 and "metric" in frame.columns:
         ordered.append("metric")
     return ordered or (["metric"] if "metric" in frame.columns else [])
+
+
+def main_task_metrics() -> list[str]:
+    """Each task's primary metric key, in the order of the task records (the paper's table order)."""
+    from vlpet.data.registry import TASKS
+
+    return list(dict.fromkeys(spec.metric for spec in TASKS.values()))
 
 
 def ablation_table(frame: pd.DataFrame, by: list[str] | None = None, metrics: list[str] | None = None,

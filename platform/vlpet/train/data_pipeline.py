@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Iterator
 
-from vlpet.data.collate import collate
+from vlpet.data.batching import collate
 from vlpet.data.dataset import VLDataset
 from vlpet.data.multitask import RoundRobinMixer, paper_batch_sizes
 from vlpet.data.registry import build_dataset, get_task, resolve_backbone
