@@ -1,5 +1,7 @@
 """SeedRepeater: one Tune trial per seed, the seed mean told to the real OptunaSearch, repeats not retrained."""
 
+import pickle
+
 import optuna
 import pytest
 from ray.tune.search.optuna import OptunaSearch
@@ -72,3 +74,26 @@ def test_a_repeat_drawn_while_its_configuration_runs_waits_for_that_result():
     repeater.on_trial_complete("a", {"metric": 40.0, "trainable_pct": 100.0})
     told = [t.values for t in search._ot_study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert told == [[40.0, 100.0], [40.0, 100.0]]                           # the waiting repeat got the result
+
+
+def test_a_seed_ended_without_a_result_counts_with_the_last_result_it_reported():
+    # A paused seed stopped with its group is ended by Tune with no result: its rung result is the one it had.
+    search = optuna_search(lambda t: t.suggest_categorical("g", ["a"]), "paused")
+    repeater = SeedRepeater(search, seeds=[1, 2], objectives=["metric", "trainable_pct"])
+    repeater.suggest("a1"), repeater.suggest("a2")
+    repeater.on_trial_result("a1", {"metric": 10.0, "trainable_pct": 2.0, "step": 6})
+    repeater.on_trial_result("a2", {"metric": 20.0, "trainable_pct": 2.0, "step": 6})
+    repeater.on_trial_complete("a1")                                   # the paused seed, stopped by Tune
+    repeater.on_trial_complete("a2", {"metric": 20.0, "trainable_pct": 2.0})
+    (trial,) = search._ot_study.trials
+    assert trial.values == [15.0, 2.0] and not repeater.last_results
+
+
+def test_a_repeater_pickled_before_last_results_existed_still_works():
+    repeater = SeedRepeater(GridSearcher([{"g": "a"}]), seeds=[1], objectives=["metric"])
+    old = pickle.loads(pickle.dumps(repeater))
+    del old.__dict__["last_results"]
+    revived = pickle.loads(pickle.dumps(old))
+    revived.suggest("a")
+    revived.on_trial_result("a", {"metric": 1.0})
+    assert revived.last_results == {"a": {"metric": 1.0}}

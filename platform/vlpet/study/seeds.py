@@ -2,8 +2,10 @@
 
 :class:`SeedRepeater` wraps any Tune searcher: each configuration it suggests runs once per seed of the study,
 as separate Tune trials, and the wrapped searcher is told the seed mean of every objective once all seeds of
-that configuration have ended (a configuration whose seeds all failed is told as an error). A configuration
-drawn again after it finished is answered from its known result instead of being trained twice.
+that configuration have ended (a configuration whose seeds all failed is told as an error). A seed that Tune ends
+without a result (a paused seed stopped with its group by :class:`vlpet.study.seed_scheduler.SeedGroupScheduler`)
+counts with the last result it reported. A configuration drawn again after it finished is answered from its known
+result instead of being trained twice.
 :class:`GridSearcher` is the searcher of grid studies: it hands out the grid points in order.
 """
 
@@ -47,6 +49,11 @@ class GridSearcher(Searcher):
             self.__dict__.update(pickle.load(handle))
 
 
+# What SeedRepeater.get_state saves: its own bookkeeping (Tune saves the wrapped searcher itself).
+_STATE_KEYS = ("groups", "trial_group", "open_group", "seeds", "known", "aliases", "running", "waiting",
+               "last_results")
+
+
 class SeedRepeater(Searcher):
     """Runs every suggested configuration once per seed; the inner searcher sees one trial per configuration."""
 
@@ -60,6 +67,11 @@ class SeedRepeater(Searcher):
         self.aliases: dict[str, str] = {}                # group id -> the inner searcher's id for it
         self.running: set[str] = set()                   # configurations being trained now
         self.waiting: dict[str, list[str]] = {}          # running configuration -> repeats drawn meanwhile
+        self.last_results: dict[str, dict[str, Any]] = {}  # running trial -> the objectives it last reported
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # a repeater pickled by an older vlpet (a study resumed across versions) has no last_results
+        self.__dict__.update({"last_results": {}, **state})
 
     def set_search_properties(self, metric, mode, config, **spec) -> bool:
         return self.searcher.set_search_properties(metric, mode, config, **spec)
@@ -101,14 +113,16 @@ class SeedRepeater(Searcher):
         return Searcher.FINISHED
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        pass
+        if trial_id in self.trial_group:
+            self.last_results[trial_id] = {m: result[m] for m in self.objectives if m in result}
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         group_id = self.trial_group.get(trial_id)
         if group_id is None:
             return
         group = self.groups[group_id]
-        group["trials"][trial_id] = {"result": None if error else dict(result or {}), "done": True}
+        last = self.last_results.pop(trial_id, None)
+        group["trials"][trial_id] = {"result": None if error else dict(result or last or {}), "done": True}
         entries = list(group["trials"].values())
         if len(entries) < len(self.seeds) or not all(e and e.get("done") for e in entries):
             return
@@ -124,7 +138,7 @@ class SeedRepeater(Searcher):
     # Tune saves wrappers (objects with a ``searcher``) through get_state/set_state and the innermost searcher
     # through its own save/restore, so only this wrapper's bookkeeping goes here.
     def get_state(self) -> dict[str, Any]:
-        return {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k in ("groups", "trial_group", "open_group", "seeds", "known", "aliases", "running", "waiting")}
+        return {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k in _STATE_KEYS}
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)

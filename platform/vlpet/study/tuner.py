@@ -2,8 +2,9 @@
 
 Building needs no running Ray (it starts when the Tuner fits): the search space lives in the searcher (Optuna's
 define-by-run space, or the grid points), wrapped so that every configuration runs once per seed; the
-scheduler is ASHA or FIFO; the run config puts Tune's experiment under ``STUDY_DIR/tune`` with the study's
-ledger as its callback.
+scheduler is seed-grouped ASHA (a configuration's seeds are promoted or stopped together, vlpet.study.seed_scheduler)
+or FIFO; the run config puts Tune's experiment under ``STUDY_DIR/tune`` with the study's ledger (and the
+scheduler's state) as its callbacks.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import ray.tune
 
 from vlpet.errors import ConfigError
 from vlpet.study.ledger import StudyLedger
+from vlpet.study.seed_scheduler import SchedulerState, SeedGroupScheduler
 from vlpet.study.seeds import GridSearcher, SeedRepeater
 from vlpet.study.space import encode_point, grid_points, optuna_space
 from vlpet.study.spec import StudySpec
@@ -33,13 +35,17 @@ def new_optuna_study_name(spec: StudySpec) -> str:
 def build_tuner(spec: StudySpec, study_dir: str, optuna_study: str | None = None, verbose: int = 1) -> ray.tune.Tuner:
     """The Tuner of ``spec`` stored in ``study_dir`` (a path or URI). Needs no running Ray; creates the Optuna
     sqlite database of ``optuna_study`` (default: a new unique name) for Optuna studies."""
-    return ray.tune.Tuner(_trainable(spec, study_dir),
-                          tune_config=tune_config(spec, study_dir, optuna_study or new_optuna_study_name(spec)),
-                          run_config=run_config(spec, study_dir, verbose))
+    scheduler = _scheduler(spec)
+    return ray.tune.Tuner(
+        _trainable(spec, study_dir),
+        tune_config=tune_config(spec, study_dir, optuna_study or new_optuna_study_name(spec), scheduler),
+        run_config=run_config(spec, study_dir, verbose, scheduler))
 
 
 def restore_tuner(spec: StudySpec, study_dir: str) -> ray.tune.Tuner:
-    """The Tuner of a study whose driver died: finished trials are kept, unfinished and errored ones resume."""
+    """The Tuner of a study whose driver died: finished trials are kept, unfinished and errored ones resume.
+    Tune restores the study's own searcher, scheduler and callbacks (a study begun with plain per-seed ASHA
+    resumes with it)."""
     tune_path = study_dir.rstrip("/") + "/" + TUNE_NAME
     if not ray.tune.Tuner.can_restore(tune_path):
         raise ConfigError(f"{study_dir} holds no resumable Tune experiment under {TUNE_NAME}/ "
@@ -48,12 +54,13 @@ def restore_tuner(spec: StudySpec, study_dir: str) -> ray.tune.Tuner:
                                   resume_errored=True)
 
 
-def tune_config(spec: StudySpec, study_dir: str, optuna_study: str) -> ray.tune.TuneConfig:
-    """Searcher, scheduler and trial counts; early stopping watches the study's primary metric."""
+def tune_config(spec: StudySpec, study_dir: str, optuna_study: str, scheduler=None) -> ray.tune.TuneConfig:
+    """Searcher, scheduler (default: the study's) and trial counts; early stopping watches the study's primary
+    metric."""
     search, num_samples = _searcher(spec, study_dir, optuna_study)
     metric, mode = spec.primary_metric
-    return ray.tune.TuneConfig(search_alg=search, scheduler=_scheduler(spec), num_samples=num_samples,
-                               metric=metric, mode=mode, max_concurrent_trials=spec.max_concurrent,
+    return ray.tune.TuneConfig(search_alg=search, scheduler=scheduler or _scheduler(spec), num_samples=num_samples,
+                               metric=metric, mode=mode, max_concurrent_trials=concurrent_trials(spec),
                                time_budget_s=spec.time_budget_s,
                                # reusing a trial's Tune actor for the next trial saves a process start and its
                                # torch/transformers imports (one-worker trials train in it; for several workers
@@ -61,12 +68,25 @@ def tune_config(spec: StudySpec, study_dir: str, optuna_study: str) -> ray.tune.
                                reuse_actors=True)
 
 
-def run_config(spec: StudySpec, study_dir: str, verbose: int = 1) -> ray.tune.RunConfig:
+def concurrent_trials(spec: StudySpec) -> int:
+    """Tune's limit on live trials: the study's ``max_concurrent``, but at least one per seed under seed-grouped
+    ASHA. A paused seed stays live while it waits for its siblings; with fewer slots than seeds, a group could
+    wait for a seed that never gets a slot. With one slot per seed, whenever the slots are full some group has
+    all its seeds started, and such a group always reaches its decision and frees them."""
+    if spec.scheduler.type == "asha":
+        return max(spec.max_concurrent, len(spec.seeds))
+    return spec.max_concurrent
+
+
+def run_config(spec: StudySpec, study_dir: str, verbose: int = 1, scheduler=None) -> ray.tune.RunConfig:
+    """Storage, retries, checkpoints kept, and the callbacks: the study's ledger, and the state of a
+    seed-grouped scheduler (saved with each experiment snapshot, restored on resume)."""
+    state = [SchedulerState(scheduler)] if isinstance(scheduler, SeedGroupScheduler) else []
     return ray.tune.RunConfig(
         name=TUNE_NAME, storage_path=study_dir, verbose=verbose,
         failure_config=ray.tune.FailureConfig(max_failures=spec.max_failures),
         checkpoint_config=ray.tune.CheckpointConfig(num_to_keep=2),
-        callbacks=[StudyLedger(study_dir)])
+        callbacks=[StudyLedger(study_dir), *state])
 
 
 def _searcher(spec: StudySpec, study_dir: str, optuna_study: str) -> tuple[SeedRepeater, int]:
@@ -106,15 +126,14 @@ def _local_state_dir(study_dir: str, name: str) -> str:
 
 
 def _scheduler(spec: StudySpec):
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.schedulers import FIFOScheduler
 
     if spec.scheduler.type != "asha":
         return FIFOScheduler()
     # metric and mode come from TuneConfig (the primary objective), which also picks the progress columns
-    return ASHAScheduler(time_attr="training_iteration",
-                         max_t=int(spec.scheduler.max_t),
-                         grace_period=max(1, int(spec.scheduler.grace_period)),
-                         reduction_factor=max(2, int(spec.scheduler.reduction_factor)))
+    return SeedGroupScheduler(seeds=len(spec.seeds), max_t=int(spec.scheduler.max_t),
+                              grace_period=max(1, int(spec.scheduler.grace_period)),
+                              reduction_factor=max(2, int(spec.scheduler.reduction_factor)))
 
 
 def _trainable(spec: StudySpec, study_dir: str):

@@ -1,0 +1,151 @@
+"""Seeds as one unit of early stopping: the bookkeeping behind :class:`vlpet.study.seed_scheduler.SeedGroupScheduler`.
+
+A *group* is one sampled configuration's seed trials (the configuration without its seed, as
+:func:`vlpet.study.store.config_key` names it). The rungs are ASHA's: ``grace_period · η^k`` evaluations, below
+``max_t``. A seed that reaches its group's rung records its value there and waits until every live seed of the
+group has recorded it. The group is then judged on its seed mean against the means other groups recorded at that
+rung (ASHA's asynchronous cut-off: it goes on unless its mean is below the (1 − 1/η) quantile of theirs), and goes
+on or stops as a whole. A seed that fails leaves its group, which is decided on the seeds that remain.
+
+Plain Python objects only (trials are known by id, never as Ray objects), so the whole state pickles and travels
+with Tune's experiment snapshots (see :class:`vlpet.study.seed_scheduler.SchedulerState`).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from vlpet.study.store import config_key
+
+CONTINUE = "continue"
+STOP = "stop"
+
+
+@dataclass
+class Member:
+    """One seed trial of a group: how far it got and what it recorded at each rung."""
+
+    group: int                                             # index into SeedGroups.groups
+    seed: Any
+    evaluations: int = 0                                   # distinct evaluations seen (the scheduler's clock)
+    last_step: float | None = None                         # the training step of the latest one
+    values: dict[int, float] = field(default_factory=dict)  # rung index -> value (signed: higher is better)
+    live: bool = True                                      # not ended (finished, stopped or failed)
+    failed: bool = False
+
+
+@dataclass
+class Group:
+    """A configuration's seeds: ``members`` maps trial id -> seed; ``rung`` is the rung it gathers at."""
+
+    key: str
+    expected: int                                          # the seeds it waits for
+    members: dict[str, Any] = field(default_factory=dict)
+    rung: int = 0
+    stopped: bool = False
+
+
+def rung_milestones(grace_period: int, reduction_factor: float, max_t: int) -> list[float]:
+    """ASHA's rungs in evaluations: ``grace_period · η^k`` below ``max_t`` (a trial at ``max_t`` stops anyway)."""
+    milestones, k = [], 0
+    while grace_period * reduction_factor ** k < max_t:
+        milestones.append(grace_period * reduction_factor ** k)
+        k += 1
+    return milestones
+
+
+class SeedGroups:
+    """Groups, their members and the seed means recorded at each rung."""
+
+    def __init__(self, seeds: int, milestones: list[float], reduction_factor: float):
+        self.seeds, self.milestones, self.reduction_factor = seeds, list(milestones), reduction_factor
+        self.groups: list[Group] = []
+        self.members: dict[str, Member] = {}
+        self.records: list[dict[int, float]] = [{} for _ in self.milestones]   # rung -> group -> seed mean
+
+    def join(self, trial_id: str, config: Mapping[str, Any], live: bool = True) -> Member:
+        """Place a trial in its configuration's group: the first group of that configuration still missing the
+        trial's seed, or a new one. A trial already known (retried, or resumed with the study) keeps its place
+        and its records; ``live`` says whether it runs again."""
+        if trial_id in self.members:
+            member = self.members[trial_id]
+            if live:
+                member.live, member.failed = True, False
+            return member
+        seed = config.get("seed")
+        key = config_key(dict(config))
+        index = next((i for i, g in enumerate(self.groups) if g.key == key and len(g.members) < g.expected
+                      and seed not in g.members.values()), None)
+        if index is None:
+            self.groups.append(Group(key=key, expected=self.seeds if seed is not None else 1))
+            index = len(self.groups) - 1
+        self.groups[index].members[trial_id] = seed
+        self.members[trial_id] = Member(group=index, seed=seed, live=live)
+        return self.members[trial_id]
+
+    def group_of(self, trial_id: str) -> Group:
+        return self.groups[self.members[trial_id].group]
+
+    def count(self, trial_id: str, result: Mapping[str, Any]) -> int | None:
+        """Count the trial's evaluation in ``result`` and return its number, or None for one seen before (a trial
+        restarted from a checkpoint reports again what came after it). Evaluations are told apart by their
+        ``step``, so a Ray Train trial, whose Tune iteration restarts from 1 when it resumes, keeps its count."""
+        member = self.members[trial_id]
+        step = result.get("step", result.get("training_iteration"))
+        if step is None or (member.last_step is not None and step <= member.last_step):
+            return None
+        member.evaluations, member.last_step = member.evaluations + 1, step
+        return member.evaluations
+
+    def record(self, trial_id: str, value: float) -> None:
+        """Record ``value`` at the group's rung if the trial's evaluations have reached it."""
+        member, group = self.members[trial_id], self.group_of(trial_id)
+        rung = group.rung
+        if rung < len(self.milestones) and member.evaluations >= self.milestones[rung]:
+            member.values.setdefault(rung, value)
+
+    def waiting(self, trial_id: str) -> bool:
+        """The trial recorded its group's rung and the group has not decided there yet."""
+        member, group = self.members[trial_id], self.group_of(trial_id)
+        return member.live and not group.stopped and group.rung < len(self.milestones) and group.rung in member.values
+
+    def end(self, trial_id: str, failed: bool) -> int:
+        """The trial ended (failed: its values no longer count); returns its group's index."""
+        member = self.members[trial_id]
+        member.live = False
+        member.failed = member.failed or failed
+        return member.group
+
+    def decide(self, index: int) -> str | None:
+        """Judge group ``index`` at its rung once every live seed has recorded it (and every seed has started):
+        CONTINUE or STOP, or None while it waits."""
+        group = self.groups[index]
+        rung = group.rung
+        if group.stopped or rung >= len(self.milestones) or len(group.members) < group.expected:
+            return None
+        members = [self.members[t] for t in group.members]
+        if any(m.live and rung not in m.values for m in members):
+            return None
+        values = [m.values[rung] for m in members if not m.failed and rung in m.values]
+        if not values:
+            return None
+        mean = statistics.fmean(values)
+        cutoff = self._cutoff(rung)
+        self.records[rung][index] = mean
+        if cutoff is not None and mean < cutoff:
+            group.stopped = True
+            return STOP
+        group.rung += 1
+        return CONTINUE
+
+    def _cutoff(self, rung: int) -> float | None:
+        """ASHA's cut-off over the seed means recorded at ``rung``: the (1 − 1/η) quantile."""
+        recorded = [v for v in self.records[rung].values() if not math.isnan(v)]
+        if not recorded:
+            return None
+        return float(np.percentile(recorded, (1 - 1 / self.reduction_factor) * 100))

@@ -1,0 +1,195 @@
+"""Seed-grouped ASHA: a Tune scheduler that promotes or stops a configuration's seeds together, on their mean.
+
+Tune runs each seed of a configuration as its own trial (:class:`vlpet.study.seeds.SeedRepeater`). Plain ASHA
+would judge each seed alone, keeping the lucky seed of a pair and stopping the other. This scheduler judges
+groups instead (:mod:`vlpet.study.seed_groups`): a seed that reaches its group's rung while siblings are behind
+is PAUSED (Tune checkpoints it and frees its resources); once every live seed has reported the rung, the group
+goes on (its paused seeds resume from their checkpoints) or stops (its paused seeds are stopped, the reporting
+one too). So every configuration that finishes has all its seeds, and one that stops has none finished.
+
+* The clock is the number of evaluations a trial reported, told apart by their training ``step``. A one-worker
+  trial resumes from the Tune checkpoint of the evaluation it paused at. A multi-worker (Ray Train) trial has no
+  Tune checkpoint: the paused Tune trial restarts its Train run, which resumes from its own checkpoint of that
+  evaluation (the run's name is fixed per trial); its Tune ``training_iteration`` restarts from 1, its steps do
+  not, so the step count keeps its place on the rungs.
+* An evaluation that ends a trial's budget (``finished``) is never paused or stopped: the work is done.
+* A seed that fails leaves its group; the group is decided on the seeds that remain (it is then partial).
+* Pausing holds a slot of Tune's concurrency limit, so a group could wait for a seed the searcher may not start;
+  the study's tuner therefore allows at least as many live trials as there are seeds (vlpet.study.tuner), and a
+  group whose seeds have all started always progresses.
+* Tune re-creates the scheduler as the study began when a study is resumed; :class:`SchedulerState`, a Tune
+  callback, saves this scheduler's bookkeeping with every experiment snapshot and restores it.
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import TYPE_CHECKING, Any
+
+from ray.tune import Callback
+from ray.tune.experiment import Trial
+from ray.tune.schedulers.trial_scheduler import TrialScheduler
+
+from vlpet.study.seed_groups import CONTINUE, STOP, SeedGroups, rung_milestones
+
+if TYPE_CHECKING:
+    from ray.tune.execution.tune_controller import TuneController
+
+
+class SeedGroupScheduler(TrialScheduler):
+    """ASHA over configurations: ``seeds`` trials per configuration share every rung decision.
+
+    ``grace_period``, ``reduction_factor`` (η) and ``max_t`` are ASHA's, in evaluations; ``metric`` and ``mode``
+    default to the TuneConfig's (the study's primary objective)."""
+
+    _supports_buffered_results = False          # every result gets its own decision
+
+    def __init__(self, seeds: int, grace_period: int = 1, reduction_factor: float = 2, max_t: int = 1000,
+                 metric: str | None = None, mode: str | None = None):
+        super().__init__()
+        self._metric, self._mode, self._max_t = metric, mode, max_t
+        self.book = SeedGroups(seeds, rung_milestones(grace_period, reduction_factor, max_t), reduction_factor)
+        self.num_stopped = 0
+        self._errored: set[str] = set()         # trials Tune may requeue right after their error
+
+    def set_search_properties(self, metric: str | None, mode: str | None, **spec) -> bool:
+        if (self._metric and metric) or (self._mode and mode):
+            return False
+        self._metric, self._mode = self._metric or metric, self._mode or mode
+        return True
+
+    @property
+    def _sign(self) -> float:
+        return 1.0 if self._mode == "max" else -1.0
+
+    def on_trial_add(self, tune_controller: TuneController, trial: Trial) -> None:
+        if not self._metric or self._mode not in ("max", "min"):
+            raise ValueError(f"{type(self).__name__} needs a metric and a mode (max|min), got {self._metric!r} and "
+                             f"{self._mode!r}: pass them to it or to tune.TuneConfig")
+        known = trial.trial_id in self.book.members
+        requeued = trial.trial_id in self._errored
+        self._errored.discard(trial.trial_id)
+        self.book.join(trial.trial_id, trial.config, live=trial.status not in (Trial.TERMINATED, Trial.ERROR))
+        if known and not requeued and trial.status == Trial.PENDING and self._held(trial.trial_id):
+            # A resumed study: a seed that was waiting for its siblings (or whose group stopped) waits PAUSED
+            # instead of running past its rung. Tune files the trial under this status right after this call.
+            trial.set_status(Trial.PAUSED)
+
+    def _held(self, trial_id: str) -> bool:
+        return self.book.waiting(trial_id) or self.book.group_of(trial_id).stopped
+
+    def on_trial_result(self, tune_controller: TuneController, trial: Trial, result: dict) -> str:
+        trial_id = trial.trial_id
+        if trial_id not in self.book.members or result.get("failed") or self._metric not in result:
+            return TrialScheduler.CONTINUE
+        if self.book.group_of(trial_id).stopped:
+            return self._stop()
+        count = self.book.count(trial_id, result)
+        if count is not None and count >= self._max_t:
+            return self._stop()
+        if count is not None:
+            self.book.record(trial_id, self._sign * float(result[self._metric]))
+        if not self.book.waiting(trial_id):
+            return TrialScheduler.CONTINUE
+        decision = self.book.decide(self.book.members[trial_id].group)
+        if decision is None:
+            return TrialScheduler.CONTINUE if result.get("finished") else TrialScheduler.PAUSE
+        self._apply(tune_controller, self.book.members[trial_id].group, decision, current=trial_id)
+        if decision == STOP and not result.get("finished"):
+            return self._stop()
+        return TrialScheduler.CONTINUE
+
+    def _stop(self) -> str:
+        self.num_stopped += 1
+        return TrialScheduler.STOP
+
+    def _apply(self, tune_controller: TuneController, index: int, decision: str, current: str | None) -> None:
+        """Carry a group decision to its other seeds: paused ones stop with the group, or (CONTINUE) are resumed
+        by :meth:`choose_trial_to_run`; a running one is stopped at its next result."""
+        if decision != STOP:
+            return
+        for trial in list(tune_controller.get_trials()):
+            member = self.book.members.get(trial.trial_id)
+            if member is None or member.group != index or trial.trial_id == current or not member.live:
+                continue
+            if trial.status == Trial.PAUSED or trial.is_saving:
+                self.num_stopped += 1
+                tune_controller.stop_trial(trial)
+
+    def on_trial_complete(self, tune_controller: TuneController, trial: Trial, result: dict) -> None:
+        self._end(trial, failed=bool((result or {}).get("failed")))
+
+    def on_trial_error(self, tune_controller: TuneController, trial: Trial) -> None:
+        self._errored.add(trial.trial_id)
+        self._end(trial, failed=True)
+
+    def on_trial_remove(self, tune_controller: TuneController, trial: Trial) -> None:
+        self._end(trial, failed=False)
+
+    def _end(self, trial: Trial, failed: bool) -> None:
+        # The group may now be complete at its rung; it is decided on the next scheduling step, after a trial
+        # that Tune retries has rejoined (on_trial_error is followed by on_trial_add then).
+        if trial.trial_id in self.book.members:
+            self.book.end(trial.trial_id, failed)
+
+    def choose_trial_to_run(self, tune_controller: TuneController) -> Trial | None:
+        """Decide groups whose last waiting seed ended; stop paused seeds of stopped groups; then resume a paused
+        seed whose group went on, else start a pending trial, seeds of groups that wait for them first. A paused
+        seed still waiting for its siblings is never resumed."""
+        self._decide_waiting_groups(tune_controller)
+        trials = list(tune_controller.get_trials())
+        for trial in trials:
+            if trial.status == Trial.PAUSED and trial.trial_id in self.book.members \
+                    and self.book.group_of(trial.trial_id).stopped:
+                tune_controller.stop_trial(trial)
+        paused = [t for t in trials if t.status == Trial.PAUSED and not self._waiting(t)]
+        if paused:
+            return paused[0]
+        pending = [t for t in trials if t.status == Trial.PENDING]
+        awaited = {m.group for tid, m in self.book.members.items() if self.book.waiting(tid)}
+        first = [t for t in pending if t.trial_id in self.book.members and self.book.members[t.trial_id].group in awaited]
+        return (first or pending or [None])[0]
+
+    def _waiting(self, trial: Trial) -> bool:
+        return trial.trial_id in self.book.members and self._held(trial.trial_id)
+
+    def _decide_waiting_groups(self, tune_controller: TuneController) -> None:
+        for index in sorted({m.group for tid, m in self.book.members.items() if self.book.waiting(tid)}):
+            decision = self.book.decide(index)
+            if decision is not None:
+                self._apply(tune_controller, index, decision, current=None)
+
+    def debug_string(self) -> str:
+        groups = self.book.groups
+        return (f"Seed-grouped ASHA: {len(groups)} configurations, {sum(g.stopped for g in groups)} stopped, "
+                f"rungs at {[round(m, 3) for m in self.book.milestones]} evaluations")
+
+    def get_state(self) -> dict[str, Any]:
+        """The bookkeeping that changes as the study runs (the settings come from the study again)."""
+        return {"book": pickle.dumps(self.book), "num_stopped": self.num_stopped}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.book, self.num_stopped = pickle.loads(state["book"]), state["num_stopped"]
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as handle:
+            pickle.dump(self.get_state(), handle)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as handle:
+            self.set_state(pickle.load(handle))
+
+
+class SchedulerState(Callback):
+    """Saves a :class:`SeedGroupScheduler`'s bookkeeping with each Tune experiment snapshot and restores it when
+    the study resumes: Tune itself re-creates the scheduler as it was when the study began (from tuner.pkl, which
+    pickles the scheduler and this callback together, so they stay one object)."""
+
+    def __init__(self, scheduler: SeedGroupScheduler):
+        self.scheduler = scheduler
+
+    def get_state(self) -> dict[str, Any]:
+        return self.scheduler.get_state()
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.scheduler.set_state(state)

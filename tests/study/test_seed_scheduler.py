@@ -1,0 +1,180 @@
+"""Seed-grouped ASHA without Ray: a configuration's seeds wait for each other at each rung, are judged on their
+mean, and go on or stop together; failed seeds, restarts, resumed studies and the scheduling order."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import TrialScheduler
+
+from vlpet.study.seed_groups import rung_milestones
+from vlpet.study.seed_scheduler import SchedulerState, SeedGroupScheduler
+
+CONTINUE, PAUSE, STOP = TrialScheduler.CONTINUE, TrialScheduler.PAUSE, TrialScheduler.STOP
+
+
+class FakeTrial:
+    """What the scheduler reads of a Tune trial."""
+
+    def __init__(self, trial_id: str, config: dict):
+        self.trial_id, self.config, self.status, self.is_saving = trial_id, config, Trial.PENDING, False
+
+    def set_status(self, status: str) -> None:
+        self.status = status
+
+
+class FakeController:
+    """Tune's controller as a scheduler sees it: its trials, and stop_trial as Tune runs it."""
+
+    def __init__(self, scheduler: SeedGroupScheduler):
+        self.scheduler, self.trials = scheduler, []
+
+    def get_trials(self):
+        return self.trials
+
+    def add(self, trial_id: str, seed: int, **config) -> FakeTrial:
+        trial = FakeTrial(trial_id, {**config, "seed": seed})
+        self.trials.append(trial)
+        self.scheduler.on_trial_add(self, trial)
+        return trial
+
+    def stop_trial(self, trial: FakeTrial) -> None:
+        if trial.status in (Trial.PAUSED, Trial.PENDING):
+            self.scheduler.on_trial_remove(self, trial)
+        trial.status = Trial.TERMINATED
+
+    def report(self, trial: FakeTrial, step: int, metric: float, finished: bool = False) -> str:
+        """One evaluation of a running trial, and Tune carrying out the decision."""
+        trial.status = Trial.RUNNING
+        decision = self.scheduler.on_trial_result(self, trial, {"metric": metric, "step": step, "finished": finished})
+        if decision == PAUSE:
+            trial.status = Trial.PAUSED
+        elif decision == STOP:
+            self.scheduler.on_trial_complete(self, trial, {"metric": metric})
+            trial.status = Trial.TERMINATED
+        return decision
+
+
+def scheduler(seeds: int = 2, **settings) -> tuple[SeedGroupScheduler, FakeController]:
+    sched = SeedGroupScheduler(seeds=seeds, **{"grace_period": 1, "reduction_factor": 2, "max_t": 100, **settings})
+    sched.set_search_properties("metric", "max")
+    return sched, FakeController(sched)
+
+
+def test_rungs_are_ashas_below_max_t():
+    assert rung_milestones(1, 2, 1000) == [2 ** k for k in range(10)]
+    assert rung_milestones(2, 3, 12) == [2, 6] and rung_milestones(3, 2, 3) == []
+
+
+def test_the_first_seed_at_a_rung_waits_for_its_sibling_then_both_go_on():
+    sched, tune = scheduler()
+    a1, a2 = tune.add("a1", 1, g="a"), tune.add("a2", 2, g="a")
+    assert tune.report(a1, 10, 50.0) == PAUSE
+    assert sched.choose_trial_to_run(tune) is a2                   # not a1, which waits for a2
+    assert tune.report(a2, 10, 40.0) == CONTINUE                   # the group is complete and alone: it goes on
+    assert sched.choose_trial_to_run(tune) is a1                   # the paused seed resumes
+    assert sched.book.records[0] == {0: 45.0}                      # the seed mean, recorded at rung 1
+
+
+def test_a_group_is_judged_on_its_seed_mean_and_stops_or_goes_on_whole():
+    sched, tune = scheduler()
+    for name, values in (("a", (10.0, 30.0)), ("b", (25.0, 12.0)), ("c", (19.0, 22.0))):
+        first, second = tune.add(f"{name}1", 1, g=name), tune.add(f"{name}2", 2, g=name)
+        assert tune.report(first, 10, values[0]) == PAUSE
+        decision = tune.report(second, 10, values[1])
+        if name == "b":                    # mean 18.5 < 20 (a's mean): stopped, although seed 1 (25) beat 20
+            assert decision == STOP and first.status == Trial.TERMINATED and second.status == Trial.TERMINATED
+        else:                              # a alone; c's mean 20.5 > median of (20, 18.5), although 19 < 20
+            assert decision == CONTINUE and first.status == Trial.PAUSED
+            assert sched.choose_trial_to_run(tune) is first
+            first.status = Trial.RUNNING
+    assert sched.num_stopped == 2 and sched.book.records[0] == {0: 20.0, 1: 18.5, 2: 20.5}
+
+
+def test_a_seed_not_started_yet_is_waited_for_and_started_first():
+    sched, tune = scheduler()
+    a1 = tune.add("a1", 1, g="a")
+    b1 = tune.add("b1", 1, g="b")
+    assert tune.report(a1, 10, 50.0) == PAUSE                      # a2 has not even started
+    a2 = tune.add("a2", 2, g="a")
+    b1.status = Trial.PENDING
+    assert sched.choose_trial_to_run(tune) is a2                   # a's missing seed before b's
+    assert tune.report(a2, 10, 50.0) == CONTINUE
+
+
+def test_a_failed_seed_leaves_its_group_which_is_decided_on_the_rest():
+    sched, tune = scheduler(seeds=3)
+    a1, a2, a3 = (tune.add(f"a{s}", s, g="a") for s in (1, 2, 3))
+    assert tune.report(a1, 10, 50.0) == PAUSE and tune.report(a2, 10, 30.0) == PAUSE
+    a3.status = Trial.RUNNING
+    sched.on_trial_complete(tune, a3, {"metric": float("nan"), "failed": True})   # diverged, recorded ERROR
+    a3.status = Trial.TERMINATED
+    assert sched.choose_trial_to_run(tune) in (a1, a2)            # decided without a3: the group goes on
+    assert sched.book.records[0] == {0: 40.0}
+
+
+def test_a_seed_that_tune_retries_is_still_waited_for():
+    sched, tune = scheduler()
+    a1, a2 = tune.add("a1", 1, g="a"), tune.add("a2", 2, g="a")
+    assert tune.report(a1, 10, 50.0) == PAUSE
+    sched.on_trial_error(tune, a2)                                # its process died: Tune requeues it
+    sched.on_trial_add(tune, a2)
+    assert a2.status == Trial.PENDING
+    assert sched.choose_trial_to_run(tune) is a2                  # a1 still waits for it
+    assert tune.report(a2, 10, 40.0) == CONTINUE
+
+
+def test_an_evaluation_that_ends_the_budget_is_never_paused_or_stopped():
+    sched, tune = scheduler()
+    a1, a2 = tune.add("a1", 1, g="a"), tune.add("a2", 2, g="a")
+    assert tune.report(a1, 10, 50.0, finished=True) == CONTINUE
+
+
+def test_steps_count_evaluations_across_restarts():
+    sched, tune = scheduler(seeds=1, grace_period=2, max_t=100)
+    a1 = tune.add("a1", 1, g="a")
+    assert tune.report(a1, 10, 1.0) == CONTINUE                   # evaluation 1
+    assert tune.report(a1, 10, 1.0) == CONTINUE                   # a restarted trial re-reports step 10: not counted
+    assert sched.book.members["a1"].evaluations == 1
+    assert tune.report(a1, 20, 1.0) == CONTINUE                   # evaluation 2 reaches rung 2, alone: goes on
+    assert sched.book.records[0] == {0: 1.0}
+
+
+def test_max_t_stops_a_trial_like_asha():
+    sched, tune = scheduler(seeds=1, grace_period=5, max_t=2)
+    a1 = tune.add("a1", 1, g="a")
+    assert tune.report(a1, 10, 1.0) == CONTINUE and tune.report(a1, 20, 1.0) == STOP
+
+
+def test_min_mode_keeps_the_lower_mean():
+    sched = SeedGroupScheduler(seeds=1, grace_period=1, reduction_factor=2, max_t=100)
+    sched.set_search_properties("loss", "min")
+    tune = FakeController(sched)
+    a, b = tune.add("a1", 1, g="a"), tune.add("b1", 1, g="b")
+    assert sched.on_trial_result(tune, a, {"loss": 1.0, "step": 10}) == CONTINUE
+    assert sched.on_trial_result(tune, b, {"loss": 2.0, "step": 10}) == STOP
+
+
+def test_a_resumed_study_keeps_waiting_seeds_paused_and_stopped_groups_stopped():
+    sched, tune = scheduler()
+    a1, a2 = tune.add("a1", 1, g="a"), tune.add("a2", 2, g="a")
+    assert tune.report(a1, 10, 50.0) == PAUSE
+    c1 = tune.add("c1", 1, g="c")
+    state = pickle.loads(pickle.dumps(SchedulerState(sched).get_state()))
+    # Tune re-creates the scheduler as it began, restores the callback state, then re-adds every unfinished trial
+    # as PENDING.
+    resumed, new_tune = scheduler()
+    SchedulerState(resumed).set_state(state)
+    restored = [new_tune.add(t.trial_id, t.config["seed"], g=t.config["g"]) for t in (a1, a2, c1)]
+    assert [t.status for t in restored] == [Trial.PAUSED, Trial.PENDING, Trial.PENDING]
+    assert resumed.choose_trial_to_run(new_tune).trial_id == "a2"
+    assert new_tune.report(restored[1], 10, 50.0) == CONTINUE
+    assert resumed.choose_trial_to_run(new_tune) is restored[0]
+
+
+def test_without_a_metric_and_mode_it_says_what_to_set():
+    sched = SeedGroupScheduler(seeds=2)
+    with pytest.raises(ValueError, match="metric and a mode"):
+        sched.on_trial_add(FakeController(sched), FakeTrial("a", {"seed": 1}))
