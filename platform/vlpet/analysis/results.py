@@ -1,4 +1,9 @@
-"""One row per trial (``load_results``) or per evaluation (``load_curves``) from study directories."""
+"""One row per trial (``load_results``) or per evaluation (``load_curves``) from study directories.
+
+Seeds are counted per configuration: ``seeds_finished`` is how many of a configuration's seeds finished their
+budget, and ``complete_group`` says whether that is all of the study's seeds (a seed that failed, or a time
+budget that ran out, leaves a partial group). :func:`finished`, and the tables and frontiers built on it, count
+complete groups only unless asked (``include_partial``)."""
 
 from __future__ import annotations
 
@@ -86,24 +91,42 @@ def load_results(*study_dirs: str) -> pd.DataFrame:
     records = []
     for study_dir in study_dirs:
         store = _store(study_dir)
-        study = _study(study_dir, store).name
+        record = _study(study_dir, store)
         statuses = {s["trial_id"]: s for s in store.statuses()}
         evaluations: dict[str, list] = {}
         for row in store.evaluations():
             evaluations.setdefault(row["trial_id"], []).append(row)
-        for trial_id in sorted(set(statuses) | set(evaluations)):
-            rows = sorted(evaluations.get(trial_id, []), key=lambda r: r["step"])
-            records.append(_trial_row(study, statuses.get(trial_id, {"trial_id": trial_id}), rows))
+        trials = [_trial_row(record.name, statuses.get(trial_id, {"trial_id": trial_id}),
+                             sorted(evaluations.get(trial_id, []), key=lambda r: r["step"]))
+                  for trial_id in sorted(set(statuses) | set(evaluations))]
+        records += _count_seeds(trials, len(record.seeds))
     return pd.DataFrame.from_records(records)
 
 
-def finished(frame: pd.DataFrame, include_unfinished: bool = False) -> pd.DataFrame:
-    """Trials that completed their budget (all reported trials with ``include_unfinished``)."""
+def _count_seeds(trials: list[dict[str, Any]], seeds: int) -> list[dict[str, Any]]:
+    """Mark each trial with its configuration's finished seeds (``seeds_finished``) and whether they are all the
+    study's ``seeds`` (``complete_group``; a study.json that names no seeds counts any finished seed as complete)."""
+    done: dict[Any, set] = {}
+    for trial in trials:
+        if trial["finished"]:
+            done.setdefault(trial["config_key"], set()).add(trial["seed"])
+    for trial in trials:
+        trial["seeds_finished"] = len(done.get(trial["config_key"], ()))
+        trial["complete_group"] = trial["seeds_finished"] >= max(seeds, 1)
+    return trials
+
+
+def finished(frame: pd.DataFrame, include_unfinished: bool = False, include_partial: bool = False) -> pd.DataFrame:
+    """Trials that completed their budget, of configurations whose every seed did (all reported trials with
+    ``include_unfinished``; finished trials of partial groups too with ``include_partial``)."""
     if frame.empty:
         return frame
     if include_unfinished:
         return frame[frame["metric"].notna()] if "metric" in frame else frame.iloc[0:0]
-    return frame[frame["finished"].astype(bool)]
+    rows = frame[frame["finished"].astype(bool)]
+    if include_partial or "complete_group" not in rows:
+        return rows
+    return rows[rows["complete_group"].astype(bool)]
 
 
 def load_curves(*study_dirs: str) -> pd.DataFrame:

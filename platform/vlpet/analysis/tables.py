@@ -40,19 +40,22 @@ def main_task_metrics() -> list[str]:
 
 def ablation_table(frame: pd.DataFrame, by: list[str] | None = None, metrics: list[str] | None = None,
                    include_unfinished: bool = False, ci: bool = False, test: str | None = "t", alpha: float = 0.05,
-                   directions: dict[str, str] | None = None) -> pd.DataFrame:
+                   directions: dict[str, str] | None = None, include_partial: bool = False) -> pd.DataFrame:
     """Seeds aggregated per combination of ``by``: ``<m>_mean``, ``<m>_std`` for each metric, ``trainable_pct``
-    and ``n`` (seeds). Default ``by``: the arm and every searched key that varies.
+    and ``n`` (seeds). Default ``by``: the arm and every searched key that varies. Configurations that did not
+    finish all the study's seeds (``complete_group`` false: a seed failed, a time budget ran out) are left out
+    unless ``include_partial``.
 
     ``ci`` adds ``<m>_ci_low``/``<m>_ci_high``, the 1 − ``alpha`` t interval of the mean over seeds. With a
     ``test`` (see :func:`vlpet.analysis.compare`; None for none) and frames that have ``config_key`` and
     ``seed``, each row is compared with its column's best (``directions``: metric -> max|min, default max) over
     their shared seeds: ``<m>_vs_best`` is ``best``, ``worse`` or ``better`` (Holm-corrected p < ``alpha``),
     ``tied``, or ``no test`` (fewer than two shared seeds), and ``<m>_p_holm`` its corrected p-value."""
-    rows = finished(frame, include_unfinished)
+    rows = finished(frame, include_unfinished, include_partial)
     if rows.empty:
         raise ConfigError("no finished trials to tabulate yet" + ("" if include_unfinished else
-                                                                  " (include_unfinished counts the others)"))
+                                                                  " (include_unfinished counts the others, "
+                                                                  "include_partial configurations missing seeds)"))
     by = list(by or default_factors(rows))
     metrics = list(metrics or task_metrics(rows))
     columns_exist(rows, by, "factor")
@@ -69,8 +72,9 @@ def ablation_table(frame: pd.DataFrame, by: list[str] | None = None, metrics: li
     if ci:
         out = _with_intervals(out, groups, metrics, alpha)
     if test and {"config_key", "seed"} <= set(rows.columns):
-        # compare counts finished rows only; the unfinished ones asked for count here as they stand.
+        # compare counts finished rows of complete groups only; the others asked for count here as they stand.
         tested = rows.assign(finished=True) if include_unfinished else rows
+        tested = tested.assign(complete_group=True) if include_partial or include_unfinished else tested
         out = _with_significance(out, tested, by, metrics, test, alpha, directions or {})
     return out
 
