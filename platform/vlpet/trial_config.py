@@ -26,7 +26,8 @@ from vlpet.pet.sites import PLACEMENTS
 from vlpet.safe_yaml import parse_overrides, read_yaml_file  # noqa: F401 (parse_overrides re-exported)
 
 TRAIN_NORMS = ("auto", "encoder", "all", "none")
-INITS = ("auto", "normal", "zero_up")
+INITS = ("auto", "normal", "zero_up", "pytorch")
+TEST_CHECKPOINTS = ("last", "best_val", "none")
 PRECISIONS = ("auto", "fp32", "bf16")
 # Upper bounds: far above the paper's values, low enough that a typo cannot allocate a model the size of a cluster.
 MAX_COUNT = 10**9        # examples, batches, steps, epochs
@@ -69,7 +70,8 @@ class TrialConfig:
     train_norms: str = _help("which norms train: encoder | all | none | auto (vl-pet and any method with G: encoder; "
                              "adapter/compacter: all on BART, none on T5 as in the paper's runs; others none)",
                              default="auto")
-    init: str = _help("auto (BART normal, T5 zero_up) | normal | zero_up", default="auto")
+    init: str = _help("auto (BART normal, T5 zero_up; the T5 adapter baseline pytorch) | normal | zero_up | pytorch "
+                      "(PyTorch's default init, nothing zeroed)", default="auto")
     visual_feat_dim: int = _help("dimension of the visual features (2048 CLIP RN101 grid, 512 video)", default=2048)
     visual_grid: int | None = _help("max-pool the square feature grid to this side (6 → 36 tokens); none keeps it",
                                     default=6)
@@ -91,9 +93,15 @@ class TrialConfig:
     warmup_ratio: float = _help("linear warm-up over this fraction of the steps", default=0.1)
     weight_decay: float = _help("AdamW weight decay (biases exempt)", default=0.01)
     grad_clip: float = _help("gradient-norm clip", default=5.0)
-    num_beams: int = _help("beam size for evaluation (1 = greedy)", default=5)
+    num_beams: int | None = _help("beam size for evaluation, 1 = greedy (default: each task's own, as in the official "
+                                  "code: greedy for VQA, GQA and video QA, 5 beams for captions)", default=None)
     max_new_tokens: int | None = _help("generation length (default: 20, 40 for captions)", default=None)
-    precision: str = _help("auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16", default="auto")
+    precision: str = _help("auto (bf16 on GPU, fp32 on CPU) | fp32 (every official run) | bf16", default="auto")
+    test_checkpoint: str = _help("the checkpoint tested on the held-out split after training: last (the paper's "
+                                 "protocol) | best_val (the evaluation with the best validation metric) | none",
+                                 default="last")
+    task_prompts: bool = _help("write each task's prompt before its inputs (the paper's BART full fine-tuning script "
+                               "ran without them)", default=True)
     text_only: bool = _help("ablation: feed no visual tokens", default=False)
     checkpoint_every_steps: int | None = _help("also write a resumable checkpoint every N steps", default=None)
     # ---- the methods' own keys (flat in files), and the selected method's options built from them --------
@@ -235,6 +243,7 @@ class TrialConfig:
                 in_range(name, getattr(self, name), 1, high, f"a positive integer of at most {high}")
         in_range("seed", self.seed, 0, 2**32 - 1, f"from 0 to {2**32 - 1}")
         allowed("precision", self.precision, PRECISIONS)
+        allowed("test_checkpoint", self.test_checkpoint, TEST_CHECKPOINTS)
         self._check_sources()
         fraction("warmup_ratio", self.warmup_ratio)
         non_negative("weight_decay", self.weight_decay)

@@ -82,6 +82,7 @@ def _write_nlvr(root: Path) -> None:
              "label": k % 2, "sent": "An image shows one leather pencil case.", "uid": f"nlvr2_train_{k}"}
             for k in range(2)]
     write_json(root / "nlvr" / "train.json", rows)
+    write_json(root / "nlvr" / "test.json", rows)  # the same images: the fixture has features for these only
 
 
 def _write_captions(root: Path) -> None:

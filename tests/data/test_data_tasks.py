@@ -38,7 +38,7 @@ def test_quickstart_is_an_ordinary_record_scored_as_vqa():
     shared = ("load", "prompt", "metric", "evaluator", "max_source_len", "max_target_len", "batch_ratio",
               "max_new_tokens", "choices")
     assert [getattr(quickstart, key) for key in shared] == [getattr(vqa, key) for key in shared]
-    assert quickstart.splits == {"train": "karpathy_train", "val": "karpathy_val", "test": None}
+    assert quickstart.splits == {"train": "karpathy_train", "val": "karpathy_val", "test": "karpathy_test"}
     own = ("default_root", "tokenizer", "pretrained", "majority_baseline")
     assert all(getattr(quickstart, key) for key in own)
     assert not any(getattr(spec, key) for name, spec in TASKS.items() if name != "quickstart" for key in own)

@@ -30,6 +30,9 @@ def test_multitask_trial_on_files_in_the_paper_layouts(vl_root, tmp_path, monkey
     assert len(reports) == 2
     assert {"vqa_acc", "gqa_acc", "nlvr_acc", "cider"} <= set(final)
     assert final["metric_name"] == "mean(vqa_acc,gqa_acc,nlvr_acc,cider)"
+    assert {"test_vqa_acc", "test_gqa_acc", "test_nlvr_acc", "test_cider", "test_metric"} <= set(final)
+    assert final["tested_checkpoint"] == "last" and final["tested_step"] == final["step"]
+    assert not any(key.startswith("test_") for report in reports[:-1] for key in report)  # only the last is tested
     from vlpet.train.data_pipeline import TrialData
 
     per_epoch = TrialData(config).steps_per_epoch()

@@ -32,7 +32,9 @@ def test_extractor_is_a_fixed_patch_grid():
 def test_prepared_files_follow_the_vqa_and_gqa_layouts(root):
     train = TASKS["quickstart"].read(root, "karpathy_train")
     val = TASKS["quickstart"].read(root, "karpathy_val")
-    assert len(train) == 19_517 and len(val) == 4_488  # balanced subsets of easy-vqa's 38,575 / 9,673
+    test = TASKS["quickstart"].read(root, "karpathy_test")
+    # balanced subsets of easy-vqa's 38,575 training questions (split by image into train and val) and 9,673 test
+    assert (len(train), len(val), len(test)) == (15_436, 3_611, 4_488)
     assert train[0].source_text.startswith("vqa: ") and train[0].target_text
     assert len(train[0].references["answers"]) == 10
     gqa = TASKS["gqa"].read(root, "valid")
@@ -44,6 +46,14 @@ def test_prepared_files_follow_the_vqa_and_gqa_layouts(root):
     assert (root / "VG" / FEATURE_DIR.parts[1] / FEATURE_DIR.parts[2] / f"{key}.h5").is_file()
     answers = json.loads((root / "vqa" / "trainval_label2ans.json").read_text())
     assert {e.target_text for e in val} <= set(answers)
+
+
+def test_the_three_splits_are_disjoint_in_questions_and_images(root):
+    splits = {name: TASKS["quickstart"].read(root, TASKS["quickstart"].splits[name]) for name in ("train", "val", "test")}
+    for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+        assert not {e.example_id for e in splits[a]} & {e.example_id for e in splits[b]}, (a, b)
+        assert not {e.image_ids for e in splits[a]} & {e.image_ids for e in splits[b]}, (a, b)
+    assert all(e.target_text for e in splits["test"])  # the quickstart's test split is labelled
 
 
 def test_no_question_text_predicts_its_answer(root):

@@ -91,3 +91,13 @@ def test_adapter_with_gate_has_the_parameter_set_of_vl_pet(backbone, granularity
 def test_gate_is_rejected_for_methods_without_one():
     with pytest.raises(ConfigError, match="cannot be combined with method 'lora'.*adapter, compacter, vl-pet"):
         TrialConfig.from_dict({"backbone": "tiny-bart", "method": "lora", "granularity": "large"})
+
+
+def test_t5_adapter_keeps_pytorch_default_init_as_the_official_lst_code():
+    config = TrialConfig.from_dict({"backbone": "tiny-t5", "method": "adapter"})
+    assert config.init == "pytorch"
+    model = build("tiny-t5", "adapter")
+    up = model.backbone.encoder.block[0].vlpet_encoder_attn.modification.up
+    assert up.weight.abs().sum() > 0                     # not zeroed, unlike VL-PET's T5 zero_up init
+    vl_pet = build("tiny-t5", "vl-pet")
+    assert vl_pet.backbone.encoder.block[0].vlpet_encoder_attn.modification.up.weight.abs().sum() == 0

@@ -4,6 +4,8 @@ store, ASHA-stopped trials, NaN trials, a killed trial process, and multi-worker
 from __future__ import annotations
 
 import dataclasses
+import glob
+import json
 import os
 import signal
 import subprocess
@@ -83,6 +85,11 @@ def test_optuna_study_sees_the_seed_mean_of_each_configuration(ray_session, data
         assert len(finals) == 2                                        # both seeds of this configuration
         assert trial.values[0] == pytest.approx(sum(f["metric"] for f in finals) / 2)
         assert trial.values[1] == pytest.approx(finals[0]["trainable_pct"])
+        assert all("test_metric" in f and f["tested_checkpoint"] == "last" for f in finals)  # the store has them
+        assert not any(key.startswith("test_") for key in (*trial.user_attrs, *trial.system_attrs))
+    recorded = [json.loads(line) for path in glob.glob(f"{outcome.study_dir}/tune/**/result.json", recursive=True)
+                for line in open(path, encoding="utf-8") if line.strip()]
+    assert recorded and not any(key.startswith("test_") for result in recorded for key in result)  # Tune never saw
 
 
 def test_a_diverging_trial_fails_alone_with_its_reason(ray_session, data, tmp_path):

@@ -38,4 +38,6 @@ def write_mini_quickstart(root: Path, n_images: int = 24, nan_features: bool = F
     (root / "vqa").mkdir(parents=True, exist_ok=True)
     (root / "vqa" / "karpathy_train.json").write_text(json.dumps(rows["train"]))
     (root / "vqa" / "karpathy_val.json").write_text(json.dumps(rows["test"]))
+    # the held-out images serve as validation and as test split alike in this miniature
+    (root / "vqa" / "karpathy_test.json").write_text(json.dumps(rows["test"]))
     return root

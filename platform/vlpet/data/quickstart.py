@@ -2,13 +2,17 @@
 
 ``prepare_quickstart(cache)`` writes easy-vqa's (image, question, answer) triples, balanced so that no question
 text predicts its answer (:func:`balanced_indices`), into the exact layouts of
-the paper's data (data_formats.md §1): ``vqa/karpathy_{train,val}.json`` (VQAv2 Karpathy rows, raw answers
-included), ``GQA/{train,valid}.json`` and one HDF5 feature file per image under
+the paper's data (data_formats.md §1): ``vqa/karpathy_{train,val,test}.json`` (VQAv2 Karpathy rows, raw answers
+included), ``GQA/{train,valid,testdev}.json`` and one HDF5 feature file per image under
 ``COCO/standin_features/data_patch8x8_att/<img_id>.h5`` (``VG/`` points at the same files for GQA; the folder
 name says these are not CLIP features). The quickstart
 therefore goes through the same loaders as a user's VQAv2/GQA files: it is the task record ``quickstart`` of
 ``vlpet.data.registry``, scored as VQA, which also brings a word-level tokenizer (``quickstart_tokenizer``) and
 the tiny backbones pretrained on its text that ``quickstart:<name>`` names (``quickstart_backbone``).
+
+Three disjoint splits, as the paper's protocol needs (model selection on validation, numbers on test):
+easy-vqa's own test set is the test split; the validation split is carved out of its training set by image
+(every ``VAL_EVERY``-th image), so no image or question is in two splits. Each split is balanced on its own.
 
 Stand-in feature extractor (fixed, documented, deterministic): the 64×64 RGB image is resized to 56×56
 (bilinear), cut into a 7×7 grid of 8×8 patches in row-major order, and each patch's pixels, scaled to
@@ -28,7 +32,8 @@ import numpy as np
 from vlpet.data.features import CachedStore, H5FeatureStore
 from vlpet.data.nlvr import ANSWERS as NLVR_ANSWERS
 
-QUICKSTART_VERSION = "5"
+QUICKSTART_VERSION = "6"
+VAL_EVERY = 5  # easy-vqa training images whose id is a multiple of this form the validation split
 FEAT_DIM = 192
 GRID = 7
 PATCH = 8
@@ -80,15 +85,19 @@ def balanced_indices(questions: list[str], answers: list[str]) -> list[int]:
     return sorted(keep)
 
 
-def _vqa_rows(questions, answers, image_ids, split: str) -> list[dict]:
+def _vqa_rows(questions, answers, image_ids, source: str, keep=None) -> list[dict]:
+    """VQAv2 rows of the balanced subset of easy-vqa's ``source`` split (``train``/``test``) whose image ids
+    ``keep`` accepts (all when None)."""
+    chosen = [i for i in range(len(questions)) if keep is None or keep(image_ids[i])]
     rows = []
-    for index in balanced_indices(questions, answers):
+    for local in balanced_indices([questions[i] for i in chosen], [answers[i] for i in chosen]):
+        index = chosen[local]
         question, answer, image_id = questions[index], answers[index], image_ids[index]
         rows.append({
             "answer_type": "yes/no" if answer in ("yes", "no") else "other",
-            "img_id": image_key(split, image_id),
+            "img_id": image_key(source, image_id),
             "label": {answer: 1},
-            "question_id": (0 if split == "train" else 1_000_000) + index,
+            "question_id": (0 if source == "train" else 1_000_000) + index,
             "question_type": " ".join(question.split()[:3]),
             "sent": question,
             "answers": [{"answer": answer, "answer_confidence": "yes", "answer_id": i + 1} for i in range(10)],
@@ -129,13 +138,18 @@ def _build(root: Path) -> None:
     import easy_vqa
 
     answers = easy_vqa.get_answers()
-    splits = {
-        "train": (easy_vqa.get_train_questions(), easy_vqa.get_train_image_paths(), "karpathy_train", "train"),
-        "test": (easy_vqa.get_test_questions(), easy_vqa.get_test_image_paths(), "karpathy_val", "valid"),
+    sources = {"train": (easy_vqa.get_train_questions(), easy_vqa.get_train_image_paths()),
+               "test": (easy_vqa.get_test_questions(), easy_vqa.get_test_image_paths())}
+    for source, (_, image_paths) in sources.items():
+        _write_features(image_paths, source, root / FEATURE_DIR)
+    splits = {  # split → (easy-vqa source, which of its images, VQA file, GQA file)
+        "train": ("train", lambda image: image % VAL_EVERY != 0, "karpathy_train", "train"),
+        "val": ("train", lambda image: image % VAL_EVERY == 0, "karpathy_val", "valid"),
+        "test": ("test", None, "karpathy_test", "testdev"),
     }
-    for split, ((questions, split_answers, image_ids), image_paths, vqa_name, gqa_name) in splits.items():
-        _write_features(image_paths, split, root / FEATURE_DIR)
-        rows = _vqa_rows(questions, split_answers, image_ids, split)
+    for source, keep, vqa_name, gqa_name in splits.values():
+        questions, split_answers, image_ids = sources[source][0]
+        rows = _vqa_rows(questions, split_answers, image_ids, source, keep)
         _dump(root / "vqa" / f"{vqa_name}.json", rows)
         _dump(root / "GQA" / f"{gqa_name}.json", _gqa_rows(rows))
     vocab = {answer: index for index, answer in enumerate(answers)}

@@ -32,7 +32,8 @@ class TaskSpec:
     ``--use_tasks_prompts``). ``metric``: the primary metric key (higher is better), reported by ``evaluator``
     (a key of ``vlpet.metrics.EVALUATORS``). ``max_source_len``/``max_target_len``: the paper's token
     truncation (None: none). ``batch_ratio``: the multitask batch size is ⌊B·ratio/60⌋. ``choices``: answers
-    scored by comparing their first-token scores instead of generating. ``max_new_tokens``: generation length.
+    scored by comparing their first-token scores instead of generating. ``max_new_tokens``: generation length;
+    ``num_beams``: its beam size (the official code decodes question answering greedily, captions with 5 beams).
     ``images``: images per example (I). ``stores(root, feature_type=, n_tokens=, n_frames=)``: its feature
     stores. ``default_root()``: its data root when a trial gives no data_dir (None: data_dir is required).
     ``tokenizer(architecture)``: its own tokenizer for a known architecture with random weights.
@@ -51,6 +52,7 @@ class TaskSpec:
     batch_ratio: int = 60
     choices: tuple[str, ...] = ()
     max_new_tokens: int = 20
+    num_beams: int = 1
     images: int = 1
     modality: str = "image"
     stores: Callable[..., dict[str, FeatureStore]] = feature_stores
@@ -86,19 +88,19 @@ _RECORDS = (
     TaskSpec("nlvr", load_nlvr, {"train": "train", "val": "valid", "test": "test"}, "nlvr: ", "nlvr_acc", "nlvr",
              None, None, batch_ratio=20, choices=NLVR_ANSWERS, images=2),
     TaskSpec("caption", load_caption, {"train": "train", "val": "val", "test": "test"}, "caption: ", "cider",
-             "caption", 20, 40, batch_ratio=50, max_new_tokens=40),
+             "caption", 20, 40, batch_ratio=50, max_new_tokens=40, num_beams=5),
     TaskSpec("tvqa", load_tvqa, {"train": "train", "val": "val", "test": "test_public,test_release"}, "tvqa: ",
              "tvqa_acc", "video_qa", 600, 20, modality="video"),
     TaskSpec("how2qa", load_how2qa, {**_VIDEO_SPLITS, "test": "test_public_release"}, "how2qa: ", "how2qa_acc",
              "video_qa", 600, 20, modality="video"),
     TaskSpec("tvc", load_tvc, dict(_VIDEO_SPLITS), "tvc: ", "tvc_cider", "video_caption", 600, 20,
-             max_new_tokens=40, modality="video"),
+             max_new_tokens=40, num_beams=5, modality="video"),
     TaskSpec("yc2c", load_yc2c, dict(_VIDEO_SPLITS), "yc2c: ", "yc2c_cider", "video_caption", 600, 20,
-             max_new_tokens=40, modality="video"),
+             max_new_tokens=40, num_beams=5, modality="video"),
     # The offline quickstart (vlpet.data.quickstart): easy-vqa in the VQAv2 layout, prepared on first use,
     # scored as VQA; it brings a word-level tokenizer and tiny backbones pretrained on its text.
-    TaskSpec("quickstart", load_vqa, {"train": "karpathy_train", "val": "karpathy_val", "test": None}, "vqa: ",
-             "vqa_acc", "vqa", 20, 10, stores=quickstart_stores, default_root=prepare_quickstart,
+    TaskSpec("quickstart", load_vqa, {"train": "karpathy_train", "val": "karpathy_val", "test": "karpathy_test"},
+             "vqa: ", "vqa_acc", "vqa", 20, 10, stores=quickstart_stores, default_root=prepare_quickstart,
              tokenizer=quickstart_tokenizer, pretrained=quickstart_backbone, majority_baseline=True),
 )
 TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in _RECORDS}
@@ -125,11 +127,13 @@ def resolve_backbone(backbone: str, weights: bool = True) -> str:
 
 def build_dataset(task: str, root: str | Path, split: str, feature_type: str = "RN101",
                   sample_targets: bool = False, seed: int = 0, validate: str = "exists",
-                  n_tokens: int | None = None, n_frames: int = 64, limit: int | None = None) -> VLDataset:
+                  n_tokens: int | None = None, n_frames: int = 64, limit: int | None = None,
+                  prompt: str | None = None) -> VLDataset:
     """Load ``task``'s ``split`` under ``root`` (split may be "train"/"val"/"test", meaning the paper's
     split for that role, or a file split name) into a VLDataset with the task's feature stores. ``limit``
-    keeps the first N examples, before their feature files are checked."""
+    keeps the first N examples, before their feature files are checked. ``prompt`` replaces the task's prompt
+    (``""``: none, as the paper's BART full fine-tuning script ran)."""
     spec = get_task(task)
-    examples = spec.read(root, spec.splits.get(split) or split)[:limit]
+    examples = spec.load(root, spec.splits.get(split) or split, spec.prompt if prompt is None else prompt)[:limit]
     stores = spec.stores(root, feature_type=feature_type, n_tokens=n_tokens, n_frames=n_frames)
     return VLDataset(examples, stores, sample_targets, seed, validate)

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from torch import nn
 
-INIT_SCHEMES = ("normal", "zero_up")
+INIT_SCHEMES = ("normal", "zero_up", "pytorch")
 
 
 class PETModule(nn.Module):
     """Base class of every module added by a PET method.
 
     Subclasses set ``component`` and implement :meth:`reset_parameters`, which takes an init scheme:
-    ``"normal"`` is the BART setting (weights ~ N(0, 0.02), biases 0, vlpet_spec §2.3) and ``"zero_up"``
-    the T5 setting (PyTorch default init, then the up/gate projections zeroed).
+    ``"normal"`` is the BART setting (weights ~ N(0, 0.02), biases 0, vlpet_spec §2.3), ``"zero_up"``
+    the T5 setting (PyTorch default init, then the up/gate projections zeroed) and ``"pytorch"`` PyTorch's
+    default init alone (the official T5 VL-Adapter baseline).
     """
 
     component: str = "pet modules"

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from vlpet.train.runtime import Runtime
 
 RESTORED = "restored"
+TEST_PREFIX = "test_"      # metrics of the held-out split (vlpet.train.evaluate.test_metrics)
 PAYLOAD = "payload"        # the key of the TrialPayload in Ray Train's train_loop_config
 # Tune reuses a one-worker trial's actor for the next trial, so only a process's first trial waited for the
 # process itself to start: this numbers the trials begun in this process.
@@ -142,7 +143,9 @@ class _StoreThenRay:
         self.store.append_evaluation(self.payload.trial_id, row)
         # The first four numbers are what Tune's progress table shows.
         shown = {k: metrics[k] for k in ("metric", "trainable_pct", "step", "train_step_s") if k in metrics}
-        scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool))}
+        # Test metrics stay in the store: the searcher and the scheduler must never see the held-out split.
+        scalars = {k: v for k, v in metrics.items()
+                   if isinstance(v, (int, float, str, bool)) and not k.startswith(TEST_PREFIX)}
         checkpoint = self.session.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
         self.session.report({**shown, **scalars, "finished": row["finished"], "total_steps": self.total_steps},
                             checkpoint=checkpoint)

@@ -7,6 +7,8 @@ Layout under a trial's output directory::
                                                 loaded with ``torch.load(weights_only=True)`` (no pickle of objects)
     checkpoints/step_000120/trial_config.json   the trial config it was trained with
     checkpoints/step_000120/progress.json       step, epoch, batch of the epoch and the metric history (JSON)
+    checkpoints/step_000120/best_val.safetensors  the trainable tensors of the best validation evaluation so far
+                                                (trials that test ``best_val``)
     checkpoints/latest                          name of the newest complete checkpoint
 
 A checkpoint directory is written under a temporary name, flushed to disk and renamed when complete, so a crash
@@ -34,6 +36,7 @@ WEIGHTS_FILE = "pet.safetensors"
 STATE_FILE = "trainer_state.pt"
 CONFIG_FILE = "trial_config.json"
 PROGRESS_FILE = "progress.json"
+BEST_FILE = "best_val.safetensors"
 STEP_DIR = re.compile(r"step_\d+")
 
 
@@ -45,6 +48,8 @@ class Progress:
     epoch: int = 0
     batch_in_epoch: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
+    best_step: int | None = None       # the evaluation with the best validation metric so far
+    best_metric: float | None = None
 
 
 def rng_state() -> dict[str, Any]:
@@ -86,6 +91,8 @@ def save_checkpoint(root: str, model, optimizer, scheduler, progress: Progress, 
         handle.write(config_json)
     with open(os.path.join(tmp, PROGRESS_FILE), "w", encoding="utf-8") as handle:
         json.dump(dataclasses.asdict(progress), handle, default=_plain)
+    if os.path.isfile(os.path.join(root, BEST_FILE)):
+        shutil.copyfile(os.path.join(root, BEST_FILE), os.path.join(tmp, BEST_FILE))
     _flush(tmp)
     if os.path.exists(directory):                # the same step saved again (after a resume): swap, then delete
         shutil.rmtree(directory + ".old", ignore_errors=True)
@@ -169,9 +176,22 @@ def checkpoint_step(directory: str) -> int:
         return int(json.load(handle)["step"])
 
 
+def save_best(root: str, model) -> None:
+    """Keep the model's trainable tensors as the best validation evaluation so far (written whole)."""
+    save_pet_weights(model, os.path.join(root, BEST_FILE))
+
+
+def load_best(root: str, model) -> None:
+    """Load the tensors :func:`save_best` kept into ``model``."""
+    load_pet_weights(model, os.path.join(root, BEST_FILE))
+
+
 def load_checkpoint(directory: str, model, optimizer, scheduler) -> Progress:
-    """Restore weights, optimizer, scheduler and RNG state; returns the saved progress."""
+    """Restore weights, optimizer, scheduler and RNG state (and the best validation tensors next to the
+    checkpoint root, when the checkpoint holds them); returns the saved progress."""
     load_pet_weights(model, os.path.join(directory, WEIGHTS_FILE))
+    if os.path.isfile(os.path.join(directory, BEST_FILE)):
+        shutil.copyfile(os.path.join(directory, BEST_FILE), os.path.join(os.path.dirname(directory), BEST_FILE))
     state = torch.load(os.path.join(directory, STATE_FILE), map_location="cpu", weights_only=True)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])

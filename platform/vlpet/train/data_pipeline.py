@@ -40,9 +40,21 @@ def load_tokenizer(config: TrialConfig):
 
 def _task_datasets(task: str, config: TrialConfig) -> tuple[VLDataset, VLDataset]:
     root = get_task(task).data_root(config.data_dir)
-    train = build_dataset(task, root, "train", sample_targets=True, seed=config.seed, limit=config.train_size)
-    val = build_dataset(task, root, "val", limit=config.eval_size)
+    prompt = None if config.task_prompts else ""
+    train = build_dataset(task, root, "train", sample_targets=True, seed=config.seed, limit=config.train_size,
+                          prompt=prompt)
+    val = build_dataset(task, root, "val", limit=config.eval_size, prompt=prompt)
     return train, val
+
+
+def _test_dataset(task: str, config: TrialConfig, val: VLDataset) -> VLDataset:
+    """The held-out split the trial's numbers are reported on; a task whose paper reports its validation
+    split (GQA: testdev) is tested on that split."""
+    spec = get_task(task)
+    if spec.splits.get("test") is None:
+        return val
+    root = spec.data_root(config.data_dir)
+    return build_dataset(task, root, "test", limit=config.eval_size, prompt=None if config.task_prompts else "")
 
 
 def majority_baseline(train: VLDataset, val: VLDataset, task: str) -> dict[str, Any]:
@@ -62,9 +74,13 @@ class TrialData:
         self.tokenizer = load_tokenizer(config)
         self.train_sets: dict[str, VLDataset] = {}
         self.eval_sets: dict[str, VLDataset] = {}
+        self.test_sets: dict[str, VLDataset] = {}  # loaded when the trial is tested (``split="test"``)
         for task in config.tasks:
             self.train_sets[task], self.eval_sets[task] = _task_datasets(task, config)
-            for role, dataset in (("training", self.train_sets[task]), ("val", self.eval_sets[task])):
+            roles = [("training", self.train_sets[task]), ("val", self.eval_sets[task])]
+            if config.test_checkpoint != "none":  # the test files are read now, so a missing one is told early
+                roles.append(("test", self.split(task, "test")))
+            for role, dataset in roles:
                 if len(dataset) == 0:
                     raise DataError(f"task {task} has no {role} examples under {config.data_dir or 'the cache'}")
         self.baselines = {t: majority_baseline(self.train_sets[t], self.eval_sets[t], t)
@@ -88,8 +104,20 @@ class TrialData:
             dataset = self.train_sets[step.task]
             yield self._collate([dataset[i] for i in step.indices], step.task)
 
-    def eval_batches(self, task: str) -> Iterator[dict]:
-        dataset, size = self.eval_sets[task], self.config.eval_batch_size or self.config.batch_size
+    def split(self, task: str, split: str = "val") -> VLDataset:
+        """``task``'s evaluation examples of ``split`` (``val``: model selection; ``test``: the reported numbers)."""
+        if split == "val":
+            return self.eval_sets[task]
+        if task not in self.test_sets:
+            self.test_sets[task] = _test_dataset(task, self.config, self.eval_sets[task])
+        return self.test_sets[task]
+
+    def has_labels(self, task: str, split: str = "val") -> bool:
+        """Whether ``split`` can be scored here (test files of some benchmarks hide their labels)."""
+        return any(e.target_text is not None or e.references for e in self.split(task, split).examples)
+
+    def eval_batches(self, task: str, split: str = "val") -> Iterator[dict]:
+        dataset, size = self.split(task, split), self.config.eval_batch_size or self.config.batch_size
         for start in range(0, len(dataset), size):
             yield self._collate([dataset[i] for i in range(start, min(start + size, len(dataset)))], task)
 
@@ -100,14 +128,18 @@ class TrialData:
     def max_new_tokens(self, task: str) -> int:
         return self.config.max_new_tokens or get_task(task).max_new_tokens
 
+    def num_beams(self, task: str) -> int:
+        """The trial's beam size, else the task's own (greedy for question answering, 5 beams for captions)."""
+        return self.config.num_beams or get_task(task).num_beams
+
     def choices(self, task: str) -> tuple[str, ...]:
         """The answers ``task`` is scored on by comparing their first-token scores (empty: free generation)."""
         return get_task(task).choices
 
-    def score(self, task: str, predictions: dict[str, str]) -> dict[str, Any]:
-        """The task's metrics for ``predictions`` (example id → text)."""
+    def score(self, task: str, predictions: dict[str, str], split: str = "val") -> dict[str, Any]:
+        """The task's metrics for ``predictions`` (example id → text) on ``split``."""
         from vlpet.metrics import evaluate_task
 
-        return {**evaluate_task(task, predictions, self.eval_sets[task].examples),
-                **self.baselines.get(task, {})}
+        scores = evaluate_task(task, predictions, self.split(task, split).examples)
+        return {**scores, **self.baselines.get(task, {})} if split == "val" else scores
 

@@ -20,7 +20,7 @@ class MiddleYGate(Gate):
         return 1.0 + self.vector
 
     def reset_parameters(self, scheme: str) -> None:
-        if scheme == "zero_up":
+        if scheme != "normal":  # zero_up zeroes it; PyTorch's default is the zeros it was built with
             nn.init.zeros_(self.vector)
         else:
             nn.init.normal_(self.vector, mean=0.0, std=0.02)

@@ -21,13 +21,15 @@ from vlpet.pet.sites import LIGHTWEIGHT_PLACEMENT, SEQUENTIAL_PLACEMENTS
 
 ADAPTER_PLACEMENT = SEQUENTIAL_PLACEMENTS  # after every sequential sub-layer of both stacks
 ADAPTER_NORMS = {"bart": "all", "t5": "none"}  # what the paper's runs actually trained (vlpet_spec §5, note)
+ADAPTER_INIT = {"t5": {"init": "pytorch"}}  # the LST T5 code keeps PyTorch's default init for its adapters
 
 
 def adapter_defaults(paper: str, granularity: str | None) -> dict:
     """Placement and norms of the paper's runs; with a gate, those of VL-PET's lightweight designs."""
     if granularity:
         return {"placement": list(LIGHTWEIGHT_PLACEMENT), "train_norms": "encoder"}
-    return {"placement": list(ADAPTER_PLACEMENT), "train_norms": ADAPTER_NORMS[paper], "gate_scale": 1.0}
+    return {"placement": list(ADAPTER_PLACEMENT), "train_norms": ADAPTER_NORMS[paper], "gate_scale": 1.0,
+            **ADAPTER_INIT.get(paper, {})}
 
 
 def apply_adapter(vl_model: nn.Module, settings: PETSettings) -> list[nn.Module]:
