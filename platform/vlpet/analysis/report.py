@@ -14,7 +14,8 @@ import pyarrow.fs as pafs
 from vlpet.analysis.dominance import dominance
 from vlpet.analysis.pareto import pareto_front
 from vlpet.analysis.plots import curves_png, pareto_html, pareto_png
-from vlpet.analysis.results import export_frame, finished, load_curves, load_results, read_objectives
+from vlpet.analysis.results import (export_frame, finished, load_curves, load_results, read_objectives,
+                                    reported_objectives)
 from vlpet.analysis.tables import ablation_table, render_table
 from vlpet.study.store import is_uri
 
@@ -45,13 +46,13 @@ def write_study_outputs(study_dir: str, out_dir: str | None = None, include_unfi
 
 def _write_outputs(study_dir: str, out_dir: str, include_unfinished: bool) -> list[str]:
     frame = load_results(study_dir)
-    objectives = read_objectives(study_dir)
+    objectives = reported_objectives(frame, read_objectives(study_dir))
     written = [export_frame(frame, os.path.join(out_dir, "results.csv")),
                export_frame(_parquet_safe(frame), os.path.join(out_dir, "results.parquet"))]
     done = finished(frame, include_unfinished)
     sections = [f"<h1>Study {html.escape(str(frame['study'].iloc[0]) if not frame.empty else study_dir)}</h1>",
                 f"<p>{len(frame)} trials: {_status_counts(frame)}. Counted below: {len(done)} "
-                f"{'reported' if include_unfinished else 'finished'} trials.</p>"]
+                f"{'reported' if include_unfinished else 'finished'} trials.</p>", _split_note(objectives)]
     if done.empty:
         sections.append("<p>No trial has finished its budget yet: no frontier or table to show.</p>")
     else:
@@ -71,6 +72,14 @@ def _write_outputs(study_dir: str, out_dir: str, include_unfinished: bool) -> li
                      + "\n".join(sections) + "</body></html>")
     written.append(path)
     return written
+
+
+def _split_note(objectives: dict[str, str]) -> str:
+    """Which split the numbers below come from."""
+    if any(column.startswith("test_") for column in objectives):
+        return ("<p>Numbers are held-out <b>test</b> metrics (<code>test_*</code>) of the checkpoint each trial "
+                "tested; validation metrics alone drove the search and early stopping.</p>")
+    return "<p>Numbers are <b>validation</b> metrics: these trials were not tested on a held-out split.</p>"
 
 
 def _unusable(frame: pd.DataFrame, objectives: dict[str, str]) -> str | None:

@@ -48,6 +48,21 @@ def read_objectives(study_dir: str) -> dict[str, str]:
     return dict(_study(study_dir, _store(study_dir)).objectives)
 
 
+TEST_PREFIX = "test_"  # the held-out split's metrics (the trial key test_checkpoint chooses what is tested)
+
+
+def reported_column(frame: pd.DataFrame, column: str) -> str:
+    """``test_<column>`` when the frame holds that held-out test metric, else ``column``: validation selects, test
+    reports, so tables and frontiers show test numbers wherever the trials produced them."""
+    test = TEST_PREFIX + column
+    return test if test in frame.columns and frame[test].notna().any() else column
+
+
+def reported_objectives(frame: pd.DataFrame, objectives: dict[str, str]) -> dict[str, str]:
+    """The objectives with each metric replaced by its test column where the frame has one."""
+    return {reported_column(frame, column): direction for column, direction in objectives.items()}
+
+
 def _trial_row(study: str, status: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
     config = dict((rows[-1]["config"] if rows else status.get("config")) or {})
     sampled = dict((rows[-1].get("sampled") if rows else status.get("sampled")) or {})

@@ -10,7 +10,7 @@ import re
 import pandas as pd
 
 from vlpet.analysis.compare import compare, mean_interval, unit_labels
-from vlpet.analysis.results import columns_exist, finished
+from vlpet.analysis.results import columns_exist, finished, reported_column
 from vlpet.errors import ConfigError
 
 TASK_METRIC = re.compile(r"^[a-z0-9]+_(acc|cider)(_[a-z_]+)?$|^cider$")
@@ -22,13 +22,15 @@ TEST_NAMES = {"t": "paired t-test", "wilcoxon": "Wilcoxon signed-rank test", "bo
 
 
 def task_metrics(frame: pd.DataFrame) -> list[str]:
-    """The per-task metric columns present, main tasks first, and ``metric`` as the average of several tasks."""
+    """The per-task metric columns present, main tasks first, and ``metric`` as the average of several tasks; each
+    one's held-out test column (``test_vqa_acc``, ...) where the trials were tested."""
     found = [c for c in frame.columns if TASK_METRIC.match(str(c)) and c not in NOT_METRICS and not c.endswith("_best")]
     main = [c for c in main_task_metrics() if c in found]
     ordered = main + [c for c in found if c not in main]
     if len(main) > 1 and "metric" in frame.columns:
         ordered.append("metric")
-    return ordered or (["metric"] if "metric" in frame.columns else [])
+    ordered = ordered or (["metric"] if "metric" in frame.columns else [])
+    return [reported_column(frame, column) for column in ordered]  # test numbers where the trials have them
 
 
 def main_task_metrics() -> list[str]:

@@ -12,8 +12,8 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("compare", help=HELP, description=HELP + ". Finished trials only; a pair with "
                                    "fewer than two shared seeds gets no test.")
     parser.add_argument("study_dirs", nargs="+", metavar="STUDY_DIR")
-    parser.add_argument("--metric", default="metric", help="the column compared (default: metric, the primary "
-                        "task metric)")
+    parser.add_argument("--metric", default=None, help="the column compared (default: test_metric, the primary "
+                        "task metric on the held-out test split, where the trials were tested; else metric)")
     parser.add_argument("--baseline", default=None, help="the configuration everything is compared with, by its "
                         "label or config_key (default: the best on --metric)")
     parser.add_argument("--test", default="t", choices=("t", "wilcoxon", "bootstrap"))
@@ -27,9 +27,11 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from vlpet.analysis import compare, load_results, read_objectives
+    from vlpet.analysis.results import TEST_PREFIX, reported_column
 
     frame = load_results(*args.study_dirs)
-    mode = args.mode or read_objectives(args.study_dirs[0]).get(args.metric, "max")
+    args.metric = args.metric or reported_column(frame, "metric")
+    mode = args.mode or read_objectives(args.study_dirs[0]).get(args.metric.removeprefix(TEST_PREFIX), "max")
     result = compare(frame, args.metric, baseline=args.baseline, test=args.test, alpha=args.alpha, mode=mode)
     if args.format == "json":
         print(result.to_json(orient="records", indent=1))

@@ -32,10 +32,12 @@ def run(args) -> int:
     import os
 
     from vlpet.analysis import load_results, pareto_front, read_objectives
+    from vlpet.analysis.results import reported_objectives
     from vlpet.analysis.plots import pareto_html, pareto_png
 
     frame = load_results(*args.study_dirs)
-    objectives = parse_objectives(args.objectives) if args.objectives else read_objectives(args.study_dirs[0])
+    objectives = (parse_objectives(args.objectives) if args.objectives
+                  else reported_objectives(frame, read_objectives(args.study_dirs[0])))
     front = pareto_front(frame, objectives, by_config=not args.per_trial, include_unfinished=args.include_unfinished)
     columns = [c for c in ("study", "arm", "sampled", *objectives, *(f"{o}_std" for o in objectives), "n") if c in front]
     print(front[columns].to_string(index=False) if not front.empty else "no finished trials yet")
