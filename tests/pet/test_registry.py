@@ -42,3 +42,11 @@ def test_method_keys_are_flat_trial_keys_with_help():
     for method in registered_methods().values():
         for key in method.options.keys():
             assert key in TrialConfig.keys() and help_text[key], key
+
+
+def test_a_size_knob_is_an_integer_key_the_method_reads():
+    for name, method in registered_methods().items():
+        if method.size_knob is not None:
+            assert method.size_knob in method.keys, name
+            config = TrialConfig.from_dict({"backbone": "tiny-bart", "method": name})
+            assert isinstance(config.to_dict()[method.size_knob], int), name

@@ -39,7 +39,8 @@ class PETMethod:
     trains. ``options``: its own hyper-parameters. ``reads``: the shared PET keys it uses (granularity, bottleneck,
     placement, ...). ``defaults(paper_setting, granularity)``: its values for shared keys (``lr``, ``placement``,
     ``train_norms``, ...) per paper setting (``bart``/``t5``) and resolved gate. ``takes_granularity``: whether a
-    gate G can be added; ``default_granularity``: the gate when the trial names none.
+    gate G can be added; ``default_granularity``: the gate when the trial names none. ``size_knob``: the integer
+    key (shared or its own) that scales its trainable parameters, for budget targets (None: a fixed size).
     """
 
     name: str
@@ -50,6 +51,7 @@ class PETMethod:
     defaults: DefaultsFn = no_defaults
     takes_granularity: bool = False
     default_granularity: str | None = None
+    size_knob: str | None = None
 
     @property
     def keys(self) -> tuple[str, ...]:

@@ -44,4 +44,5 @@ METHOD = PETMethod(
     reads=("bottleneck", "granularity", "gate_bottleneck", "decoder_bottleneck", "gate_scale", "placement",
            "train_norms"),
     defaults=adapter_defaults, takes_granularity=True,
+    size_knob="bottleneck",
 )

@@ -71,4 +71,5 @@ METHOD = PETMethod(
     reads=("placement", "train_norms"),
     defaults=lambda paper, granularity: {"lr": LORA_LR[paper], "placement": list(ATTENTION_PLACEMENTS),
                                          "train_norms": "none"},
+    size_knob="lora_rank",
 )

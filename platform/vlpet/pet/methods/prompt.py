@@ -91,4 +91,5 @@ METHOD = PETMethod(
     "prompt", "prompt tuning: P encoder prompt vectors from an Emb→Linear→tanh→Linear generator", apply_prompt,
     PromptOptions, reads=("train_norms",),
     defaults=lambda paper, granularity: {"lr": PROMPT_LR[paper], "train_norms": "none"},
+    size_knob="prompt_length",
 )

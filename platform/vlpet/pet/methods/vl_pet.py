@@ -44,4 +44,5 @@ METHOD = PETMethod(
            "train_norms"),
     defaults=lambda paper, granularity: {"placement": list(LIGHTWEIGHT_PLACEMENT), "train_norms": "encoder"},
     takes_granularity=True, default_granularity="large",
+    size_knob="bottleneck",
 )
