@@ -17,7 +17,7 @@ LAYERS = [
     {"data"},
     {"metrics"},
     {"trial_config"},
-    {"build"},
+    {"build", "budget_target"},
     {"train"},
     {"study"},
     {"analysis"},

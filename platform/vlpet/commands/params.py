@@ -1,11 +1,14 @@
-"""`vlpet params`: the parameter budget of a trial config, built on the meta device (no weights, no download)."""
+"""`vlpet params`: the parameter budget of a trial config, built on the meta device (no weights, no download);
+with ``--target-pct``/``--target-params``, the method's size knob solved for a budget target."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from vlpet.build import trial_budget
+from vlpet.budget_target import BudgetSolution, make_target, meta_budget, solve_budget
+from vlpet.errors import ConfigError
+from vlpet.safe_yaml import parse_overrides, read_yaml_file
 from vlpet.trial_config import TrialConfig, field_help
 
 HELP = "print trainable / total parameters and the per-component breakdown of a trial config"
@@ -18,6 +21,13 @@ def register(subparsers) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a key")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--list-methods", action="store_true", help="list the PET methods and the keys each one reads")
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--target-pct", type=float, metavar="P",
+                        help="solve the method's size knob (bottleneck, lora_rank, prompt_length, ...) so that the "
+                             "trial trains as close to P%% of the parameters as the knob allows; keys left unset "
+                             "that follow it (gate_bottleneck) follow; exit 2 with the reachable range when P cannot "
+                             "be reached")
+    target.add_argument("--target-params", type=int, metavar="N", help="as --target-pct, for N trainable parameters")
     parser.set_defaults(run=run)
 
 
@@ -60,16 +70,66 @@ def list_methods() -> str:
     lines = []
     for name, method in registered_methods().items():
         lines.append(f"{name:<10} {method.summary}")
-        lines.append(f"{'':<10} keys: {', '.join(method.keys) or '(none beyond lr)'}")
+        lines.append(f"{'':<10} keys: {', '.join(method.keys) or '(none beyond lr)'}; "
+                     f"size knob: {method.size_knob or '(none: one size)'}")
         lines += [f"{'':<12}{key}: {text}" for key, text in method.options.help().items()]
     return "\n".join(lines)
+
+
+def given_keys(path: str | None, overrides: list[str]) -> dict:
+    """The trial's keys as written (the file, then ``--set``), before defaults fill the rest: what the solver
+    keeps, while keys left out keep following their defaults."""
+    data = read_yaml_file(path, "trial config file") if path is not None else {}
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise ConfigError(f"trial config file {path} must hold a mapping of keys to values, got {type(data).__name__}")
+    return {**data, **parse_overrides(overrides)}
+
+
+def solved_keys(solution: BudgetSolution) -> dict:
+    """The knob and the followers that matter for this trial (a gate bottleneck only with the large gate)."""
+    shown = method_keys(solution.config)
+    return {key: value for key, value in solution.keys.items() if key == solution.knob or key in shown}
+
+
+def format_solution(solution: BudgetSolution) -> str:
+    """The solved keys, the achieved budget and its error, the other side of the target, then the budget table."""
+    target, config = solution.target, solution.config
+    solved = ", ".join(f"{key} {value}" for key, value in solved_keys(solution).items())
+    unit = "percentage points" if target.unit == "pct" else "params"
+    error = f"{round(solution.error, 3) + 0.0:+.3f}" if target.unit == "pct" else f"{int(solution.error):+,}"
+    rows = [f"target   {target.show(target.value)}: {config.method} on {config.backbone}",
+            f"solved   {solved or f'nothing: {config.method} has no size knob, one size'}",
+            f"achieved {target.show(solution.achieved)} (error {error} {unit})"]
+    rows += [f"nearest  {solution.knob} {value} gives {target.show(measure)}"
+             for value, measure in dict(solution.bracket).items() if value != solution.keys.get(solution.knob)]
+    sizes = f"{solution.counts} size" + ("s" if solution.counts != 1 else "")
+    rows.append(f"counted  {sizes} on the meta device in {solution.seconds:.2f} s\n")
+    return "\n".join(rows) + format_budget(config, solution.budget)
+
+
+def solution_json(solution: BudgetSolution) -> dict:
+    """The budget's keys (as plain ``--json``), the whole solved trial under ``config``, the target and the error."""
+    return {**solution.budget, "config": solution.config.to_dict(), "solved": solved_keys(solution),
+            "knob": solution.knob, "target": {solution.target.unit: solution.target.value},
+            "achieved": solution.achieved, "error": solution.error, "bracket": [list(b) for b in solution.bracket],
+            "counts": solution.counts, "seconds": round(solution.seconds, 3)}
+
+
+def run_target(args) -> int:
+    target = make_target(args.target_pct, args.target_params)
+    solution = solve_budget(given_keys(args.trial, args.set), target)
+    print(json.dumps(solution_json(solution)) if args.json else format_solution(solution))
+    return 0
 
 
 def run(args) -> int:
     if args.list_methods:
         print(list_methods())
         return 0
+    if args.target_pct is not None or args.target_params is not None:
+        return run_target(args)
     config = TrialConfig.from_file(args.trial, args.set)
-    budget = trial_budget(config)
+    budget = meta_budget(config)
     print(json.dumps(budget) if args.json else format_budget(config, budget))
     return 0

@@ -1,0 +1,259 @@
+"""Budget targets: size a trial's PET method so that its trainable parameters land on a target.
+
+The selected method's record names its size knob (``PETMethod.size_knob``: ``bottleneck``, ``lora_rank``,
+``prompt_length``, ...), so the solver needs no per-method code. Which knob values are valid is the trial
+config's business: a value is valid when ``TrialConfig`` accepts the trial with it (divisibility by ``heads`` or
+``phm_dim``, ranges up to ``MAX_SIZE``), and a ``ConfigError`` means "not a valid value". The trainable count is
+monotone in the knob (in either direction), so the solver counts the smallest and the largest valid values, checks
+that the target lies between them, and narrows that bracket by interpolation, with a bisection step whenever
+interpolation fails to halve it, until the two valid values that enclose the target are adjacent; the one closer
+to the target wins. Every count is a meta-device build (no weights, no download), a few per solve.
+
+Keys that follow the knob keep following: a key left out of the trial takes its default, so ``gate_bottleneck``
+left unset stays equal to ``bottleneck``. Keys given in the trial stay as given, and ``decoder_bottleneck`` (r_v,
+its own key with a fixed default of 96, as in the paper's BART and T5 runs alike) is not scaled: the value
+adapters are part of the floor, which a trial lowers by setting r_v.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, fields
+from typing import Any, Mapping
+
+import torch
+
+from vlpet.build import trial_budget
+from vlpet.errors import ConfigError
+from vlpet.pet.options import MAX_SIZE
+from vlpet.pet.registry import method_record
+from vlpet.trial_config import TrialConfig
+
+PCT_TOLERANCE = 5e-4  # half the printed unit of a trainable % (3 decimals): a target that prints the same is met
+DEFAULT_METHOD = next(f.default for f in fields(TrialConfig) if f.name == "method")
+
+
+def meta_budget(config: TrialConfig) -> dict:
+    """``trial_budget(config)`` with every tensor on the meta device, the PET modules' included (they are
+    created after the backbone is built, so the meta device is made the default while the model is built)."""
+    with torch.device("meta"):
+        return trial_budget(config)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A budget target: ``value`` trainable % (``unit="pct"``) or trainable parameters (``unit="params"``)."""
+
+    unit: str
+    value: float
+
+    def __post_init__(self) -> None:
+        if self.unit not in ("pct", "params"):
+            raise ConfigError(f"target unit: expected pct or params, got {self.unit!r}")
+        high = 100.0 if self.unit == "pct" else float(10**15)
+        if not (isinstance(self.value, (int, float)) and 0 < self.value <= high):
+            raise ConfigError(f"target {self.unit}: expected a number in (0, {high:g}], got {self.value!r}")
+
+    @property
+    def tolerance(self) -> float:
+        return PCT_TOLERANCE if self.unit == "pct" else 0.0
+
+    def measure(self, budget: dict) -> float:
+        """The budget in this target's unit."""
+        return budget["trainable_pct"] if self.unit == "pct" else budget["trainable_params"]
+
+    def show(self, value: float) -> str:
+        return f"{value:.3f}%" if self.unit == "pct" else f"{int(value):,} trainable params"
+
+
+def make_target(target_pct: float | None = None, target_params: int | None = None) -> Target:
+    """Exactly one of the two."""
+    if (target_pct is None) == (target_params is None):
+        raise ConfigError("give exactly one budget target: a trainable % or a number of trainable params")
+    return Target("pct", target_pct) if target_pct is not None else Target("params", target_params)
+
+
+class UnreachableTarget(ConfigError):
+    """No valid size of the method lands on the target; ``low``/``high``: the reachable range (target unit)."""
+
+    def __init__(self, message: str, low: float, high: float) -> None:
+        super().__init__(message)
+        self.low, self.high = low, high
+
+
+@dataclass(frozen=True)
+class BudgetSolution:
+    """A solved trial. ``keys``: the knob and the keys that follow it, as solved; ``bracket``: the two adjacent
+    valid knob values enclosing the target, each with its budget in the target's unit (the same value twice on
+    an exact hit; ``()`` for a method without a knob); ``counts``: meta-device builds made; ``seconds``: time."""
+
+    config: TrialConfig
+    budget: dict
+    target: Target
+    knob: str | None
+    keys: dict[str, Any]
+    bracket: tuple[tuple[int, float], ...]
+    counts: int
+    seconds: float
+
+    @property
+    def achieved(self) -> float:
+        return self.target.measure(self.budget)
+
+    @property
+    def error(self) -> float:
+        """achieved − target, in the target's unit."""
+        return self.achieved - self.target.value
+
+
+class _KnobSearch:
+    """One trial's knob: each value validated once (a ConfigError = not valid) and counted at most once."""
+
+    def __init__(self, trial: Mapping[str, Any], knob: str, target: Target) -> None:
+        self.trial, self.knob, self.target = dict(trial), knob, target
+        self.configs: dict[int, TrialConfig | None] = {}
+        self.budgets: dict[int, dict] = {}
+
+    def config(self, value: int) -> TrialConfig | None:
+        if value not in self.configs:
+            try:
+                self.configs[value] = TrialConfig.from_dict({**self.trial, self.knob: value})
+            except ConfigError:
+                self.configs[value] = None
+        return self.configs[value]
+
+    def budget(self, value: int) -> dict:
+        if value not in self.budgets:
+            self.budgets[value] = meta_budget(self.config(value))
+        return self.budgets[value]
+
+    def measure(self, value: int) -> float:
+        return self.target.measure(self.budget(value))
+
+    def nearest_valid(self, point: float, low: int, high: int) -> int | None:
+        """The valid value in [low, high] nearest to ``point`` (the lower one on a tie), or None."""
+        if low > high:
+            return None
+        centre = min(max(int(math.floor(point + 0.5)), low), high)
+        for distance in range(max(centre - low, high - centre) + 1):
+            for value in (centre - distance, centre + distance):
+                if low <= value <= high and self.config(value) is not None:
+                    return value
+        return None
+
+    def first_valid(self, values: range) -> int | None:
+        return next((value for value in values if self.config(value) is not None), None)
+
+
+def solve_budget(trial: Mapping[str, Any], target: Target) -> BudgetSolution:
+    """Size the method of ``trial`` (its keys as given: a key left out keeps its default) to ``target``.
+
+    Raises :class:`UnreachableTarget` (a ConfigError) with the reachable range when no size lands on the target,
+    and ConfigError for a trial that is invalid whatever the knob.
+    """
+    started = time.perf_counter()
+    base = _base_config(trial)
+    knob = method_record(base.method).size_knob
+    if knob is None:
+        budget = meta_budget(base)
+        _check_reachable(target, base, None, [(None, budget)])
+        return BudgetSolution(base, budget, target, None, {}, (), 1, time.perf_counter() - started)
+    search = _KnobSearch({**trial, "method": base.method}, knob, target)
+    smallest, largest = _valid_extremes(search, base)
+    _check_reachable(target, base, knob, [(value, search.budget(value)) for value in (smallest, largest)])
+    below, above = _narrow(search, smallest, largest)
+    best = min((below, above), key=lambda v: (abs(search.measure(v) - target.value), search.measure(v)))
+    solved = search.config(best)
+    followers = _followers(search, base, smallest, largest)
+    keys = {key: solved.to_dict()[key] for key in (knob, *followers)}
+    return BudgetSolution(solved, search.budget(best), target, knob, keys,
+                          tuple((v, search.measure(v)) for v in (below, above)), len(search.budgets),
+                          time.perf_counter() - started)
+
+
+def _base_config(trial: Mapping[str, Any]) -> TrialConfig:
+    """The trial as given; if only its knob value is invalid, the trial with the knob at its default."""
+    try:
+        return TrialConfig.from_dict(dict(trial))
+    except ConfigError:
+        try:
+            knob = method_record(trial.get("method", DEFAULT_METHOD)).size_knob
+        except ValueError:
+            knob = None
+        if knob is None or knob not in trial:
+            raise
+        return TrialConfig.from_dict({key: value for key, value in trial.items() if key != knob})
+
+
+def _valid_extremes(search: _KnobSearch, base: TrialConfig) -> tuple[int, int]:
+    """The smallest and the largest valid knob values in [1, MAX_SIZE]."""
+    smallest = search.first_valid(range(1, MAX_SIZE + 1))
+    if smallest is None:
+        raise ConfigError(f"{search.knob}: no value from 1 to {MAX_SIZE} is valid for method {base.method} with "
+                          "the other keys of this trial")
+    return smallest, search.first_valid(range(MAX_SIZE, smallest - 1, -1))
+
+
+def _narrow(search: _KnobSearch, low: int, high: int) -> tuple[int, int]:
+    """Adjacent valid values whose budgets enclose the target (the same value twice on an exact hit).
+
+    The count is monotone in the knob, increasing or decreasing: the bracket keeps the target between its ends'
+    measures. Probes interpolate linearly (most counts are affine in the knob, so one probe nearly lands); when a
+    probe does not halve the bracket, the next one bisects it (geometrically while the ends differ by more than 2×).
+    """
+    target, bisect = search.target.value, False
+    while True:
+        if search.measure(low) == target or search.measure(high) == target:
+            hit = low if search.measure(low) == target else high
+            return hit, hit
+        point = _midpoint(low, high) if bisect else _interpolate(search, low, high, target)
+        probe = search.nearest_valid(point, low + 1, high - 1)
+        if probe is None:
+            return low, high
+        width = high - low
+        if (search.measure(probe) - target) * (search.measure(low) - target) > 0:
+            low = probe
+        else:
+            high = probe
+        bisect = not bisect and (high - low) > width / 2
+
+
+def _interpolate(search: _KnobSearch, low: int, high: int, target: float) -> float:
+    at_low, at_high = search.measure(low), search.measure(high)
+    if at_high == at_low:
+        return _midpoint(low, high)
+    return low + (target - at_low) * (high - low) / (at_high - at_low)
+
+
+def _midpoint(low: int, high: int) -> float:
+    return math.sqrt(low * high) if high > 2 * low else (low + high) / 2
+
+
+def _followers(search: _KnobSearch, base: TrialConfig, smallest: int, largest: int) -> list[str]:
+    """The method's keys whose resolved value moves with the knob (``gate_bottleneck`` left unset)."""
+    ends = [search.config(value).to_dict() for value in (smallest, largest)]
+    keys = method_record(base.method).keys
+    return [key for key in keys if key != search.knob and ends[0].get(key) != ends[1].get(key)]
+
+
+def _check_reachable(target: Target, base: TrialConfig, knob: str | None, ends: list[tuple[int | None, dict]]) -> None:
+    """Raise UnreachableTarget unless the target lies between the budgets of the knob's smallest and largest valid
+    values (``ends``: ``(value, budget)`` pairs; one pair, value None, for a method without a knob)."""
+    measures = sorted(target.measure(budget) for _, budget in ends)
+    low, high = measures[0], measures[-1]
+    if low - target.tolerance <= target.value <= high + target.tolerance:
+        return
+    budget = ends[0][1]
+    projector = budget["breakdown"].get("visual projector", 0)
+    floor = (f"every method also trains the visual projector ({projector:,} params, "
+             f"{100 * projector / budget['total_params']:.2f}% here), so there is a floor")
+    where = f"{base.method} on {base.backbone}"
+    if knob is None:
+        raise UnreachableTarget(f"target {target.show(target.value)} cannot be reached: {where} has no size knob, "
+                                f"so it has exactly one size, {target.show(low)}; {floor}", low, high)
+    raise UnreachableTarget(
+        f"target {target.show(target.value)} cannot be reached by {where}: {knob} from {ends[0][0]} to {ends[-1][0]} "
+        f"(its smallest and largest valid values; at most {MAX_SIZE:,}) reaches {target.show(low)} to "
+        f"{target.show(high)}; {floor}; the solver sets only {knob} (and the keys left to follow it), other keys "
+        "stay as given", low, high)
