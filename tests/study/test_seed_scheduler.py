@@ -178,3 +178,18 @@ def test_without_a_metric_and_mode_it_says_what_to_set():
     sched = SeedGroupScheduler(seeds=2)
     with pytest.raises(ValueError, match="metric and a mode"):
         sched.on_trial_add(FakeController(sched), FakeTrial("a", {"seed": 1}))
+
+
+def test_without_pausing_seeds_run_ahead_and_the_group_is_decided_when_the_last_arrives():
+    # Ray Train trials: held with CONTINUE. a1 runs past rungs 1 and 2 while a2 is behind; a2's arrival at
+    # rung 1 decides rung 1 and (a1 being there already) waits at rung 2; b is stopped on its mean with a running
+    # sibling, which stops at its next result.
+    sched, tune = scheduler(pause=False)
+    a1, a2 = tune.add("a1", 1, g="a"), tune.add("a2", 2, g="a")
+    assert [tune.report(a1, step, 50.0) for step in (10, 20)] == [CONTINUE, CONTINUE]
+    assert tune.report(a2, 10, 40.0) == CONTINUE and sched.book.groups[0].rung == 1
+    assert tune.report(a2, 20, 40.0) == CONTINUE and sched.book.groups[0].rung == 2
+    b1, b2 = tune.add("b1", 1, g="b"), tune.add("b2", 2, g="b")
+    assert tune.report(b1, 10, 10.0) == CONTINUE and tune.report(b1, 20, 10.0) == CONTINUE
+    assert tune.report(b2, 10, 10.0) == STOP and b1.status == Trial.RUNNING
+    assert tune.report(b1, 30, 10.0) == STOP

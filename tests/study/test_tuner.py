@@ -84,3 +84,13 @@ def test_under_grouped_early_stopping_every_seed_of_a_configuration_can_be_live(
     without = study(Path("/tmp"), seeds=[1, 2, 3], search={"algorithm": "grid", "max_concurrent": 1},
                     scheduler={"type": "none"})
     assert concurrent_trials(without) == 1
+
+
+def test_ray_train_trials_are_neither_paused_nor_kept_in_reused_actors(tmp_path):
+    # On Ray 2.60 a Train run lives as long as its Tune trial's actor: a paused trial's run outlived it, and a
+    # stopped trial's cached actor kept training. One-worker trials pause and reuse actors.
+    one = configs(build_tuner(study(tmp_path), str(tmp_path / "one"), verbose=0))[1]
+    assert one.scheduler.pause and one.reuse_actors
+    spec = study(tmp_path, resources={"workers": 2, "cpus_per_worker": 0.5, "gpus_per_worker": 0})
+    two = configs(build_tuner(spec, str(tmp_path / "two"), verbose=0))[1]
+    assert not two.scheduler.pause and not two.reuse_actors

@@ -103,11 +103,11 @@ class SeedGroups:
         return member.evaluations
 
     def record(self, trial_id: str, value: float) -> None:
-        """Record ``value`` at the group's rung if the trial's evaluations have reached it."""
-        member, group = self.members[trial_id], self.group_of(trial_id)
-        rung = group.rung
-        if rung < len(self.milestones) and member.evaluations >= self.milestones[rung]:
-            member.values.setdefault(rung, value)
+        """Record ``value`` at each rung the trial's evaluations have reached for the first time."""
+        member = self.members[trial_id]
+        for rung, milestone in enumerate(self.milestones):
+            if member.evaluations >= milestone:
+                member.values.setdefault(rung, value)
 
     def waiting(self, trial_id: str) -> bool:
         """The trial recorded its group's rung and the group has not decided there yet."""

@@ -7,11 +7,15 @@ is PAUSED (Tune checkpoints it and frees its resources); once every live seed ha
 goes on (its paused seeds resume from their checkpoints) or stops (its paused seeds are stopped, the reporting
 one too). So every configuration that finishes has all its seeds, and one that stops has none finished.
 
-* The clock is the number of evaluations a trial reported, told apart by their training ``step``. A one-worker
-  trial resumes from the Tune checkpoint of the evaluation it paused at. A multi-worker (Ray Train) trial has no
-  Tune checkpoint: the paused Tune trial restarts its Train run, which resumes from its own checkpoint of that
-  evaluation (the run's name is fixed per trial); its Tune ``training_iteration`` restarts from 1, its steps do
-  not, so the step count keeps its place on the rungs.
+* The clock is the number of evaluations a trial reported, told apart by their training ``step`` (so an
+  evaluation a restarted trial reports again is not counted twice). A paused one-worker trial resumes from the
+  Tune checkpoint of the evaluation it paused at.
+* Multi-worker (Ray Train) trials are not paused (``pause=False``): on Ray 2.60 a paused Train-in-Tune trial's
+  Train run outlives its Tune trial (it kept training, or its placement group stayed reserved, so its sibling
+  never got workers and the study hung). They are held with CONTINUE instead: a seed ahead of its siblings
+  keeps training and records each rung it passes; the group is decided when its last seed reports the rung, and
+  a stopped group's other seeds stop at their next evaluation. A seed that finished its budget before the group
+  was stopped stays finished, and the group is then partial (visible as such in the results frame).
 * An evaluation that ends a trial's budget (``finished``) is never paused or stopped: the work is done.
 * A seed that fails leaves its group; the group is decided on the seeds that remain (it is then partial).
 * Pausing holds a slot of Tune's concurrency limit, so a group could wait for a seed the searcher may not start;
@@ -45,9 +49,9 @@ class SeedGroupScheduler(TrialScheduler):
     _supports_buffered_results = False          # every result gets its own decision
 
     def __init__(self, seeds: int, grace_period: int = 1, reduction_factor: float = 2, max_t: int = 1000,
-                 metric: str | None = None, mode: str | None = None):
+                 metric: str | None = None, mode: str | None = None, pause: bool = True):
         super().__init__()
-        self._metric, self._mode, self._max_t = metric, mode, max_t
+        self._metric, self._mode, self._max_t, self.pause = metric, mode, max_t, pause
         self.book = SeedGroups(seeds, rung_milestones(grace_period, reduction_factor, max_t), reduction_factor)
         self.num_stopped = 0
         self._errored: set[str] = set()         # trials Tune may requeue right after their error
@@ -91,10 +95,10 @@ class SeedGroupScheduler(TrialScheduler):
             self.book.record(trial_id, self._sign * float(result[self._metric]))
         if not self.book.waiting(trial_id):
             return TrialScheduler.CONTINUE
-        decision = self.book.decide(self.book.members[trial_id].group)
+        decision = self._decide(tune_controller, self.book.members[trial_id].group, current=trial_id)
         if decision is None:
-            return TrialScheduler.CONTINUE if result.get("finished") else TrialScheduler.PAUSE
-        self._apply(tune_controller, self.book.members[trial_id].group, decision, current=trial_id)
+            held = self.pause and not result.get("finished")
+            return TrialScheduler.PAUSE if held else TrialScheduler.CONTINUE
         if decision == STOP and not result.get("finished"):
             return self._stop()
         return TrialScheduler.CONTINUE
@@ -103,11 +107,19 @@ class SeedGroupScheduler(TrialScheduler):
         self.num_stopped += 1
         return TrialScheduler.STOP
 
-    def _apply(self, tune_controller: TuneController, index: int, decision: str, current: str | None) -> None:
-        """Carry a group decision to its other seeds: paused ones stop with the group, or (CONTINUE) are resumed
-        by :meth:`choose_trial_to_run`; a running one is stopped at its next result."""
-        if decision != STOP:
-            return
+    def _decide(self, tune_controller: TuneController, index: int, current: str | None) -> str | None:
+        """Decide group ``index`` at its rung, and at the next ones while its seeds (held with CONTINUE) have
+        already reported them; None while it waits. Paused seeds of a group that goes on are resumed by
+        :meth:`choose_trial_to_run`; those of a stopped group stop now, running ones at their next result."""
+        decision = last = self.book.decide(index)
+        while last == CONTINUE:
+            last = self.book.decide(index)
+            decision = last or decision
+        if decision == STOP:
+            self._stop_paused_seeds(tune_controller, index, current)
+        return decision
+
+    def _stop_paused_seeds(self, tune_controller: TuneController, index: int, current: str | None) -> None:
         for trial in list(tune_controller.get_trials()):
             member = self.book.members.get(trial.trial_id)
             if member is None or member.group != index or trial.trial_id == current or not member.live:
@@ -155,9 +167,7 @@ class SeedGroupScheduler(TrialScheduler):
 
     def _decide_waiting_groups(self, tune_controller: TuneController) -> None:
         for index in sorted({m.group for tid, m in self.book.members.items() if self.book.waiting(tid)}):
-            decision = self.book.decide(index)
-            if decision is not None:
-                self._apply(tune_controller, index, decision, current=None)
+            self._decide(tune_controller, index, current=None)
 
     def debug_string(self) -> str:
         groups = self.book.groups

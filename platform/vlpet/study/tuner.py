@@ -63,9 +63,10 @@ def tune_config(spec: StudySpec, study_dir: str, optuna_study: str, scheduler=No
                                metric=metric, mode=mode, max_concurrent_trials=concurrent_trials(spec),
                                time_budget_s=spec.time_budget_s,
                                # reusing a trial's Tune actor for the next trial saves a process start and its
-                               # torch/transformers imports (one-worker trials train in it; for several workers
-                               # it is the Ray Train driver)
-                               reuse_actors=True)
+                               # torch/transformers imports (one-worker trials train in it). Not for several
+                               # workers: the Ray Train run of a stopped or paused trial lives as long as its Tune
+                               # actor, so a cached actor would keep training; a stopped one ends it.
+                               reuse_actors=int(spec.resources.workers) <= 1)
 
 
 def concurrent_trials(spec: StudySpec) -> int:
@@ -131,9 +132,11 @@ def _scheduler(spec: StudySpec):
     if spec.scheduler.type != "asha":
         return FIFOScheduler()
     # metric and mode come from TuneConfig (the primary objective), which also picks the progress columns
+    # Ray Train trials are held with CONTINUE, not paused (see vlpet.study.seed_scheduler)
     return SeedGroupScheduler(seeds=len(spec.seeds), max_t=int(spec.scheduler.max_t),
                               grace_period=max(1, int(spec.scheduler.grace_period)),
-                              reduction_factor=max(2, int(spec.scheduler.reduction_factor)))
+                              reduction_factor=max(2, int(spec.scheduler.reduction_factor)),
+                              pause=int(spec.resources.workers) <= 1)
 
 
 def _trainable(spec: StudySpec, study_dir: str):
