@@ -50,7 +50,7 @@ class SearchSpec:
     algorithm: str = _help("tpe | nsga2 (Optuna, multi-objective) | grid (every combination of choices)", "tpe")
     num_samples: int = _help("configurations to sample (each runs once per seed); a grid runs all of its own",
                              8)
-    max_concurrent: int = _help("trials running at once", 1)
+    max_concurrent: int = _help("trials running at once (under scheduler asha at least one per seed)", 1)
     max_failures: int = _help("retries of a trial whose process dies", 2)
     time_budget_s: float | None = _help("stop starting trials after this many seconds (none: no limit)", None)
     points: Any = _help("configurations the searcher tries first, each a mapping of search keys to values "
@@ -76,12 +76,13 @@ class SearchSpec:
 
 @dataclass(frozen=True)
 class SchedulerSpec:
-    """``scheduler``: early stopping. ASHA stops trials that fall behind at each rung of evaluations."""
+    """``scheduler``: early stopping. Seed-grouped ASHA stops configurations (all their seeds together) whose
+    seed mean falls behind at a rung of evaluations (vlpet.study.seed_scheduler)."""
 
-    type: str = _help("asha | none", "asha")
+    type: str = _help("asha (a configuration's seeds promoted or stopped together, on their mean) | none", "asha")
     grace_period: int = _help("evaluations every trial makes before it may be stopped", 1)
-    reduction_factor: float = _help("at each rung, about 1 in this many trials goes on (at least 2)", 2)
-    max_t: int = _help("evaluations after which ASHA stops any trial", 1000)
+    reduction_factor: float = _help("at each rung, about 1 in this many configurations goes on (at least 2)", 2)
+    max_t: int = _help("evaluations after which the scheduler stops any trial", 1000)
     metric: str | None = _help("the reported metric it compares (default: the primary objective)", None)
     mode: str | None = _help("max | min: the metric's direction (default: the primary objective's)", None)
 
