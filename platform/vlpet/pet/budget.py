@@ -8,7 +8,7 @@ from torch import nn
 
 from vlpet.models.families import norm_types
 
-COMPONENTS = ("visual projector", "encoder modules", "gates", "decoder modules", "prompts", "lora", "biases",
+COMPONENTS = ("visual projector", "encoder modules", "gates", "decoder modules", "prompts", "lora", "peft", "biases",
               "layer norms", "backbone")
 
 
