@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 
@@ -108,12 +108,16 @@ class BudgetSolution:
 
 
 class _KnobSearch:
-    """One trial's knob: each value validated once (a ConfigError = not valid) and counted at most once."""
+    """One trial's knob: each value validated once and counted at most once. A value is not valid when the trial
+    config refuses it or, found only when counted, when the method refuses to build it (a ConfigError either way:
+    a rank above a layer's width, say); ``builds`` counts the meta-device builds tried."""
 
     def __init__(self, trial: Mapping[str, Any], knob: str, target: Target) -> None:
         self.trial, self.knob, self.target = dict(trial), knob, target
         self.configs: dict[int, TrialConfig | None] = {}
-        self.budgets: dict[int, dict] = {}
+        self.budgets: dict[int, dict | None] = {}
+        self.refusals: dict[int, str] = {}
+        self.builds = 0
 
     def config(self, value: int) -> TrialConfig | None:
         if value not in self.configs:
@@ -123,9 +127,14 @@ class _KnobSearch:
                 self.configs[value] = None
         return self.configs[value]
 
-    def budget(self, value: int) -> dict:
+    def budget(self, value: int) -> dict | None:
+        """The budget at a valid value, or None when the method refuses to build it (then no longer valid)."""
         if value not in self.budgets:
-            self.budgets[value] = meta_budget(self.config(value))
+            self.builds += 1
+            try:
+                self.budgets[value] = meta_budget(self.config(value))
+            except ConfigError as error:
+                self.budgets[value], self.configs[value], self.refusals[value] = None, None, str(error)
         return self.budgets[value]
 
     def measure(self, value: int) -> float:
@@ -168,7 +177,7 @@ def solve_budget(trial: Mapping[str, Any], target: Target) -> BudgetSolution:
     followers = _followers(search, base, smallest, largest)
     keys = {key: solved.to_dict()[key] for key in (knob, *followers)}
     return BudgetSolution(solved, search.budget(best), target, knob, keys,
-                          tuple((v, search.measure(v)) for v in (below, above)), len(search.budgets),
+                          tuple((v, search.measure(v)) for v in (below, above)), search.builds,
                           time.perf_counter() - started)
 
 
@@ -187,12 +196,36 @@ def _base_config(trial: Mapping[str, Any]) -> TrialConfig:
 
 
 def _valid_extremes(search: _KnobSearch, base: TrialConfig) -> tuple[int, int]:
-    """The smallest and the largest valid knob values in [1, MAX_SIZE]."""
+    """The smallest and the largest valid knob values in [1, MAX_SIZE], both built (the largest only as far as
+    the search needs: when larger sizes fail to build, the first one found past the target ends the search)."""
     smallest = search.first_valid(range(1, MAX_SIZE + 1))
     if smallest is None:
         raise ConfigError(f"{search.knob}: no value from 1 to {MAX_SIZE} is valid for method {base.method} with "
                           "the other keys of this trial")
-    return smallest, search.first_valid(range(MAX_SIZE, smallest - 1, -1))
+    if search.budget(smallest) is None:
+        raise ConfigError(f"{search.knob}: even its smallest valid value, {smallest}, does not build: "
+                          f"{search.refusals[smallest]}")
+    largest = search.first_valid(range(MAX_SIZE, smallest - 1, -1))
+    target, first = search.target.value, search.measure(smallest)
+    return smallest, _largest_that_builds(search, smallest, largest,
+                                          lambda value: (search.measure(value) - target) * (first - target) <= 0)
+
+
+def _largest_that_builds(search: _KnobSearch, low: int, high: int, past_target: Callable[[int], bool]) -> int:
+    """The largest valid value up to ``high`` that builds, ``low`` building: a method that refuses a size while
+    building refuses the sizes above it too (a rank above a layer's width), so bisect the boundary, stopping at
+    a value past the target."""
+    if search.budget(high) is not None:
+        return high
+    while not past_target(low):
+        probe = search.nearest_valid(_midpoint(low, high), low + 1, high - 1)
+        if probe is None:
+            return low
+        if search.budget(probe) is None:
+            high = probe
+        else:
+            low = probe
+    return low
 
 
 def _narrow(search: _KnobSearch, low: int, high: int) -> tuple[int, int]:
@@ -211,6 +244,8 @@ def _narrow(search: _KnobSearch, low: int, high: int) -> tuple[int, int]:
         probe = search.nearest_valid(point, low + 1, high - 1)
         if probe is None:
             return low, high
+        if search.budget(probe) is None:  # refused while building: no longer valid, so the next probe differs
+            continue
         width = high - low
         if (search.measure(probe) - target) * (search.measure(low) - target) > 0:
             low = probe
@@ -240,20 +275,23 @@ def _followers(search: _KnobSearch, base: TrialConfig, smallest: int, largest: i
 def _check_reachable(target: Target, base: TrialConfig, knob: str | None, ends: list[tuple[int | None, dict]]) -> None:
     """Raise UnreachableTarget unless the target lies between the budgets of the knob's smallest and largest valid
     values (``ends``: ``(value, budget)`` pairs; one pair, value None, for a method without a knob)."""
-    measures = sorted(target.measure(budget) for _, budget in ends)
-    low, high = measures[0], measures[-1]
-    if low - target.tolerance <= target.value <= high + target.tolerance:
+    ordered = sorted((budget for _, budget in ends), key=target.measure)
+    low, high = ordered[0], ordered[-1]
+    if target.measure(low) - target.tolerance <= target.value <= target.measure(high) + target.tolerance:
         return
-    budget = ends[0][1]
-    projector = budget["breakdown"].get("visual projector", 0)
+    projector = low["breakdown"].get("visual projector", 0)
     floor = (f"every method also trains the visual projector ({projector:,} params, "
-             f"{100 * projector / budget['total_params']:.2f}% here), so there is a floor")
-    where = f"{base.method} on {base.backbone}"
+             f"{100 * projector / low['total_params']:.2f}% here), so there is a floor")
+    where, wanted = f"{base.method} on {base.backbone}", target.show(target.value)
     if knob is None:
-        raise UnreachableTarget(f"target {target.show(target.value)} cannot be reached: {where} has no size knob, "
-                                f"so it has exactly one size, {target.show(low)}; {floor}", low, high)
+        raise UnreachableTarget(f"target {wanted} cannot be reached: {where} has no size knob, so it has exactly one "
+                                f"size, {_describe(low)}; {floor}", target.measure(low), target.measure(high))
     raise UnreachableTarget(
-        f"target {target.show(target.value)} cannot be reached by {where}: {knob} from {ends[0][0]} to {ends[-1][0]} "
-        f"(its smallest and largest valid values; at most {MAX_SIZE:,}) reaches {target.show(low)} to "
-        f"{target.show(high)}; {floor}; the solver sets only {knob} (and the keys left to follow it), other keys "
-        "stay as given", low, high)
+        f"target {wanted} cannot be reached by {where}: {knob} from {ends[0][0]} to {ends[-1][0]} (its smallest and "
+        f"largest values that validate and build; at most {MAX_SIZE:,}) reaches {_describe(low)} to "
+        f"{_describe(high)}; {floor}; the solver sets only {knob} (and the keys left to follow it), other keys stay "
+        "as given", target.measure(low), target.measure(high))
+
+
+def _describe(budget: dict) -> str:
+    return f"{budget['trainable_pct']:.3f}% ({budget['trainable_params']:,} trainable params)"
