@@ -42,6 +42,7 @@ def test_list_methods_names_every_method_and_its_keys(capsys):
     for name in ("vl-pet", "full", "bitfit", "prompt", "lora", "adapter", "compacter"):
         assert f"\n{name} " in f"\n{out}"
     assert "lora_rank" in out and "phm_dim" in out and "prompt_length" in out
+    assert "size knob: bottleneck" in out and "size knob: lora_rank" in out and "size knob: (none: one size)" in out
 
 
 def test_params_table_shows_the_method_keys(capsys):
