@@ -22,8 +22,6 @@ import time
 from dataclasses import dataclass, fields
 from typing import Any, Callable, Mapping
 
-import torch
-
 from vlpet.build import trial_budget
 from vlpet.errors import ConfigError
 from vlpet.pet.options import MAX_SIZE
@@ -32,13 +30,6 @@ from vlpet.trial_config import TrialConfig
 
 PCT_TOLERANCE = 5e-4  # half the printed unit of a trainable % (3 decimals): a target that prints the same is met
 DEFAULT_METHOD = next(f.default for f in fields(TrialConfig) if f.name == "method")
-
-
-def meta_budget(config: TrialConfig) -> dict:
-    """``trial_budget(config)`` with every tensor on the meta device, the PET modules' included (they are
-    created after the backbone is built, so the meta device is made the default while the model is built)."""
-    with torch.device("meta"):
-        return trial_budget(config)
 
 
 @dataclass(frozen=True)
@@ -132,7 +123,7 @@ class _KnobSearch:
         if value not in self.budgets:
             self.builds += 1
             try:
-                self.budgets[value] = meta_budget(self.config(value))
+                self.budgets[value] = trial_budget(self.config(value))
             except ConfigError as error:
                 self.budgets[value], self.configs[value], self.refusals[value] = None, None, str(error)
         return self.budgets[value]
@@ -165,7 +156,7 @@ def solve_budget(trial: Mapping[str, Any], target: Target) -> BudgetSolution:
     base = _base_config(trial)
     knob = method_record(base.method).size_knob
     if knob is None:
-        budget = meta_budget(base)
+        budget = trial_budget(base)
         _check_reachable(target, base, None, [(None, budget)])
         return BudgetSolution(base, budget, target, None, {}, (), 1, time.perf_counter() - started)
     search = _KnobSearch({**trial, "method": base.method}, knob, target)

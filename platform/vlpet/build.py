@@ -24,6 +24,9 @@ def build_trial_model(config: TrialConfig, device: str | torch.device | None = N
     torch.manual_seed(config.seed)
     model = build_vl_model(backbone, config.visual_feat_dim, config.visual_grid, config.dropout,
                            device=device, pretrained=pretrained)
+    if not weights and device is not None:  # counting: the PET modules hold no weights either
+        with torch.device(device):
+            return apply_pet(model, config.pet_settings())
     return apply_pet(model, config.pet_settings())
 
 

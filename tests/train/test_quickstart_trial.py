@@ -12,7 +12,7 @@ TRIAL = "search_spaces/trials/quickstart.yaml"
 
 @pytest.mark.slow
 def test_quickstart_vl_pet_beats_the_majority_baseline_and_text_only_does_not(tmp_path):
-    common = ["max_steps=600", "eval_every_steps=1000"]
+    common = ["max_steps=600", "eval_every_steps=1000", "test_checkpoint=none"]  # validation suffices here
     vision = run_trial(TrialConfig.from_file(TRIAL, common), str(tmp_path / "vl"))
     text = run_trial(TrialConfig.from_file(TRIAL, common + ["text_only=true"]), str(tmp_path / "text"))
     baseline = vision["majority_baseline"]

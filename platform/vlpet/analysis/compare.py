@@ -50,7 +50,8 @@ def compare(frame: pd.DataFrame, metric: str, baseline: str | None = None, test:
     if values.shape[1] == 0:
         raise ConfigError(f"no finished row has a value of {metric!r}: nothing to compare")
     means = values.mean()
-    order = sorted(values.columns, key=lambda key: -means[key] if mode == "max" else means[key])
+    # ties in the mean are broken by label, so the baseline never depends on the order trials were recorded in
+    order = sorted(values.columns, key=lambda key: (-means[key] if mode == "max" else means[key], str(labels[key])))
     base = order[0] if baseline is None else _find(baseline, labels)
     rows = [{"a": labels[key], "b": labels[base], **paired(values[key], values[base], test, alpha)}
             for key in order if key != base]

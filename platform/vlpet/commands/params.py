@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from vlpet.budget_target import BudgetSolution, make_target, meta_budget, solve_budget
+from vlpet.budget_target import BudgetSolution, make_target, solve_budget
+from vlpet.build import trial_budget
 from vlpet.errors import ConfigError
 from vlpet.safe_yaml import parse_overrides, read_yaml_file
 from vlpet.trial_config import TrialConfig, field_help
@@ -130,6 +131,6 @@ def run(args) -> int:
     if args.target_pct is not None or args.target_params is not None:
         return run_target(args)
     config = TrialConfig.from_file(args.trial, args.set)
-    budget = meta_budget(config)
+    budget = trial_budget(config)
     print(json.dumps(budget) if args.json else format_budget(config, budget))
     return 0
