@@ -53,7 +53,6 @@ def ia3_targets(backbone: nn.Module, placement: tuple[str, ...]) -> tuple[list[s
     value site, the output Linear of each placed FFN (whose input is scaled)."""
     targets: list[str] = []
     feedforward: list[str] = []
-    table = architecture_of(backbone)
     for site in placement:
         if site in ATTENTION_PLACEMENTS:
             projections = attention_projections(backbone, (site,))
@@ -62,14 +61,21 @@ def ia3_targets(backbone: nn.Module, placement: tuple[str, ...]) -> tuple[list[s
         elif site == "decoder.cross_attn.value":
             targets += [name for name, _ in site_linears(backbone, site)]
         else:
-            stack = table.encoder_layers if site.startswith("encoder.") else table.decoder_layers
-            path = table.sites[site].h_from
-            for index, layer in enumerate(stack_layers(backbone, site)):
-                linears = [name for name, module in layer.get_submodule(path).named_modules(
-                    prefix=f"{stack}.{index}.{path}") if isinstance(module, nn.Linear)]
-                feedforward.append(linears[-1])
+            feedforward += ffn_outputs(backbone, site)
     unique = list(dict.fromkeys(targets + feedforward))  # cross_attn and its value site may both be placed
     return unique, feedforward
+
+
+def ffn_outputs(backbone: nn.Module, site: str) -> list[str]:
+    """The last Linear of an FFN site in each layer of its stack (BART ``fc2``, T5 ``DenseReluDense.wo``)."""
+    table = architecture_of(backbone)
+    stack = table.encoder_layers if site.startswith("encoder.") else table.decoder_layers
+    path = table.sites[site].h_from
+    found = []
+    for index, layer in enumerate(stack_layers(backbone, site)):
+        found.append([name for name, module in layer.get_submodule(path).named_modules(
+            prefix=f"{stack}.{index}.{path}") if isinstance(module, nn.Linear)][-1])
+    return found
 
 
 def apply_ia3(vl_model: nn.Module, settings: PETSettings) -> list[nn.Module | nn.Parameter]:

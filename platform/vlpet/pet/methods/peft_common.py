@@ -177,21 +177,40 @@ def site_linears(backbone: nn.Module, placement: str) -> list[tuple[str, nn.Line
 # ---- 3. injection -----------------------------------------------------------------------------------------------
 def inject(backbone: nn.Module, config: Any) -> list[nn.Module | nn.Parameter]:
     """Wrap ``config.target_modules`` of ``backbone`` in place with PEFT's tuner layers; returns their adapter
-    modules (marked ``component = "peft"``) and any other tensor PEFT made trainable (its ``bias`` option).
+    modules (marked ``component = "peft"``) and any other tensor PEFT made trainable (its ``bias`` option)."""
+    _run_tuner(backbone, config)
+    adapters = peft_adapters(backbone)
+    for adapter in adapters:
+        adapter.component = PEFT_COMPONENT  # the budget's breakdown row
+    inside = {id(p) for adapter in adapters for p in adapter.parameters()}
+    return adapters + [p for p in backbone.parameters() if p.requires_grad and id(p) not in inside]
 
-    PEFT's own tuner class does the work, as ``peft.inject_adapter_in_model`` does; called directly because that
-    function refuses tuners whose adapters share state (VeRA's frozen random A and B): the state lives on in every
-    wrapped layer, which holds the shared buffers as a submodule, so the tuner object itself can go.
-    """
-    from peft.mapping import PEFT_TYPE_TO_TUNER_MAPPING
+
+def peft_adapters(model: nn.Module) -> list[nn.Module]:
+    """The adapter containers (``lora_A``, ``vera_lambda_b``, ``oft_R``, ...) of every PEFT tuner layer in
+    ``model``: what each layer's class lists as its adapter layers, where it holds any."""
     from peft.tuners.tuners_utils import BaseTunerLayer
 
-    kind, tuner_class = config.peft_type.value, PEFT_TYPE_TO_TUNER_MAPPING[config.peft_type]
-    on_meta = next(backbone.parameters()).is_meta  # a count: PEFT then makes empty adapters and skips their init
-    targets = config.target_modules
+    found = []
+    for layer in model.modules():
+        if isinstance(layer, BaseTunerLayer):
+            found += [getattr(layer, name) for name in layer.adapter_layer_names
+                      if isinstance(getattr(layer, name, None), nn.Module) and len(getattr(layer, name))]
+    return found
+
+
+def _run_tuner(backbone: nn.Module, config: Any) -> None:
+    """PEFT's own tuner class injects, as ``peft.inject_adapter_in_model`` does; called directly because that
+    function refuses tuners whose adapters share state (VeRA's frozen random A and B): every wrapped layer holds the
+    shared buffers as a submodule, so the state lives on without the tuner object, which is checked here."""
+    from peft.mapping import PEFT_TYPE_TO_TUNER_MAPPING
+
+    kind, targets = config.peft_type.value, config.target_modules
     where = f"the {len(targets)} target modules" if isinstance(targets, (list, set)) else f"target_modules {targets!r}"
+    on_meta = next(backbone.parameters()).is_meta  # a count: PEFT then makes empty adapters and skips their init
     try:
-        tuner = tuner_class(backbone, config, adapter_name="default", low_cpu_mem_usage=on_meta)
+        tuner = PEFT_TYPE_TO_TUNER_MAPPING[config.peft_type](backbone, config, adapter_name="default",
+                                                             low_cpu_mem_usage=on_meta)
     except (ValueError, TypeError, NotImplementedError, RuntimeError, ImportError) as error:
         raise ConfigError(f"peft: PEFT cannot inject {kind} into {where} of {type(backbone).__name__}: "
                           f"{' '.join(str(error).split())}") from None
@@ -199,16 +218,6 @@ def inject(backbone: nn.Module, config: Any) -> list[nn.Module | nn.Parameter]:
     if any(id(p) not in held for p in tuner.parameters()):  # trainable state kept on the tuner alone would be lost
         raise ConfigError(f"peft: {kind} keeps trainable tensors on its tuner object, outside the wrapped layers; "
                           "vlpet injects into the backbone and cannot train, count or save them")
-    adapters: list[nn.Module] = []
-    for layer in backbone.modules():
-        if isinstance(layer, BaseTunerLayer):
-            for name in layer.adapter_layer_names:
-                adapter = getattr(layer, name, None)
-                if isinstance(adapter, nn.Module) and len(adapter):
-                    adapter.component = PEFT_COMPONENT  # the budget's breakdown row
-                    adapters.append(adapter)
-    inside = {id(p) for adapter in adapters for p in adapter.parameters()}
-    return adapters + [p for p in backbone.parameters() if p.requires_grad and id(p) not in inside]
 
 
 def inject_at_placement(backbone: nn.Module, settings: PETSettings, peft_type: str,
