@@ -21,7 +21,7 @@ from vlpet.checks import allowed, coerce_fields, fraction, in_range, non_negativ
 from vlpet.models.families import family_record
 from vlpet.pet.options import MAX_SIZE, MethodOptions  # noqa: F401 (MAX_SIZE: module widths, ranks, beams, tokens)
 from vlpet.pet.registry import method_record, option_keys, registered_methods
-from vlpet.pet.settings import PETSettings
+from vlpet.pet.settings import ADAPTER_BITS, ADAPTER_QUANT, PETSettings
 from vlpet.pet.sites import PLACEMENTS
 from vlpet.safe_yaml import parse_overrides, read_yaml_file  # noqa: F401 (parse_overrides re-exported)
 
@@ -72,6 +72,10 @@ class TrialConfig:
                              default="auto")
     init: str = _help("auto (BART normal, T5 zero_up; the T5 adapter baseline pytorch) | normal | zero_up | pytorch "
                       "(PyTorch's default init, nothing zeroed)", default="auto")
+    adapter_bits: int = _help("bits of the PET modules' weights: 32 | 16 | 8 | 4 | 2 | 1 (sign × scale); biases, norms, "
+                              "the visual projector and PEFT-backed layers stay 32", default=32)
+    adapter_quant: str = _help("qat (quantised in training, straight-through gradients) | ptq (trained in full "
+                               "precision, quantised for evaluation and the checkpoint)", default="qat")
     visual_feat_dim: int = _help("dimension of the visual features (2048 CLIP RN101 grid, 512 video)", default=2048)
     visual_grid: int | None = _help("max-pool the square feature grid to this side (6 → 36 tokens); none keeps it",
                                     default=6)
@@ -187,7 +191,7 @@ class TrialConfig:
             method=self.method, granularity=self.granularity, bottleneck=self.bottleneck,
             gate_bottleneck=self.gate_bottleneck, decoder_bottleneck=self.decoder_bottleneck,
             gate_scale=self.gate_scale, placement=tuple(self.placement), train_norms=self.train_norms,
-            init=self.init, options=self.options,
+            init=self.init, options=self.options, adapter_bits=self.adapter_bits, adapter_quant=self.adapter_quant,
         )
 
     # ---- validation ---------------------------------------------------------------------------------------
@@ -251,6 +255,8 @@ class TrialConfig:
         self._check_placement()
         allowed("train_norms", self.train_norms, TRAIN_NORMS)
         allowed("init", self.init, INITS)
+        allowed("adapter_bits", self.adapter_bits, ADAPTER_BITS)
+        allowed("adapter_quant", self.adapter_quant, ADAPTER_QUANT)
         positive("gate_scale", self.gate_scale)
         fraction("dropout", self.dropout)
         positive("lr", self.lr)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from vlpet.models.families import norm_types
+from vlpet.pet.quant import quantised_parameters, stored_bytes
 
 COMPONENTS = ("visual projector", "encoder modules", "gates", "decoder modules", "prompts", "lora", "peft", "biases",
               "layer norms", "backbone")
@@ -18,11 +19,15 @@ class ParameterBudget:
 
     ``breakdown`` maps each component to its trainable parameter count. ``backbone`` holds the backbone's own
     tensors that a method trains (everything for ``full``, the existing biases for BART ``bitfit``/``lora``).
+    ``adapter_bytes``: the storage of every trainable tensor at its stored precision, scales included (what a
+    PET-only checkpoint holds); ``quantised_params``: the trainable parameters stored at ``adapter_bits``.
     """
 
     trainable_params: int
     total_params: int
     breakdown: dict[str, int] = field(default_factory=dict)
+    adapter_bytes: int = 0
+    quantised_params: int = 0
 
     @property
     def trainable_pct(self) -> float:
@@ -33,6 +38,8 @@ class ParameterBudget:
             "trainable_params": self.trainable_params,
             "total_params": self.total_params,
             "trainable_pct": self.trainable_pct,
+            "adapter_bytes": self.adapter_bytes,
+            "quantised_params": self.quantised_params,
             "breakdown": dict(self.breakdown),
         }
 
@@ -63,14 +70,16 @@ def parameter_components(model: nn.Module) -> dict[int, str]:
 
 
 def count_parameters(model: nn.Module) -> ParameterBudget:
-    """Trainable/total parameter counts and the per-component breakdown of trainable parameters."""
-    owner = parameter_components(model)
+    """Trainable/total parameter counts, the per-component breakdown of trainable parameters and their storage."""
+    owner, bits = parameter_components(model), quantised_parameters(model)
     breakdown = {name: 0 for name in COMPONENTS}
-    trainable = total = 0
+    trainable = total = stored = quantised = 0
     for param in model.parameters():  # nn.Module.parameters() yields each shared tensor once
         total += param.numel()
         if param.requires_grad:
             trainable += param.numel()
             component = owner.get(id(param), "backbone")
             breakdown[component] = breakdown.get(component, 0) + param.numel()
-    return ParameterBudget(trainable, total, breakdown)
+            stored += stored_bytes(param, bits.get(id(param)))
+            quantised += param.numel() if id(param) in bits else 0
+    return ParameterBudget(trainable, total, breakdown, stored, quantised)

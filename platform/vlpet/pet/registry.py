@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
+from vlpet.errors import ConfigError
 from vlpet.pet.options import MethodOptions
 from vlpet.registry import Registry
 
@@ -94,9 +95,11 @@ def apply_pet(vl_model: "nn.Module", settings: "PETSettings") -> "nn.Module":
     """Freeze the backbone, inject the method's modules, and unfreeze exactly what the method trains.
 
     Trainable afterwards: every PET module, the visual projector (vlpet_spec §1.2), the norms of the stacks in
-    ``settings.train_norms`` (§2.4) and whatever backbone modules or parameters the method returns.
+    ``settings.train_norms`` (§2.4) and whatever backbone modules or parameters the method returns. Below 32
+    ``adapter_bits``, the PET modules' weights are then quantised (:mod:`vlpet.pet.quant`).
     """
     from vlpet.pet.placement import layer_norm_modules
+    from vlpet.pet.quant import quantise_pet_weights
 
     method = method_record(settings.method)
     vl_model.requires_grad_(False)
@@ -107,4 +110,9 @@ def apply_pet(vl_model: "nn.Module", settings: "PETSettings") -> "nn.Module":
     unfrozen += [vl_model.visual, *pet_modules(vl_model)]
     for item in unfrozen:  # a Module or a Parameter: both take requires_grad_
         item.requires_grad_(True)
+    # after the init: a parametrized weight is computed on access, so initialising it in place would be lost
+    bits = settings.adapter_bits
+    if bits < 32 and not quantise_pet_weights(vl_model, bits, settings.adapter_quant):
+        raise ConfigError(f"adapter_bits: method {settings.method!r} adds no weights of vlpet's own PET modules to "
+                          f"quantise (vl-pet, adapter, compacter, lora and prompt do); use adapter_bits: 32")
     return vl_model

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from vlpet.pet.options import MethodOptions
 
+ADAPTER_BITS = (32, 16, 8, 4, 2, 1)  # precision of the PET modules' weights (vlpet.pet.quant)
+ADAPTER_QUANT = ("qat", "ptq")      # when it applies: in training and evaluation, or evaluation only
+
 
 @dataclass(frozen=True)
 class PETSettings:
@@ -16,6 +19,8 @@ class PETSettings:
     (value adapter); gate_scale s; placement: sites drawn from ``vlpet.pet.sites.PLACEMENTS``; train_norms: which
     stacks' norms train (``encoder``, ``all``, ``none``); init: ``normal`` (BART) or ``zero_up`` (T5).
     ``options``: the selected method's own options (its class is declared in the method's module).
+    ``adapter_bits``/``adapter_quant``: precision of the PET modules' weights and when it applies
+    (:mod:`vlpet.pet.quant`).
     """
 
     method: str
@@ -28,3 +33,5 @@ class PETSettings:
     train_norms: str
     init: str
     options: MethodOptions
+    adapter_bits: int = 32
+    adapter_quant: str = "qat"
