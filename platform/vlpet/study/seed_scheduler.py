@@ -159,7 +159,8 @@ class SeedGroupScheduler(TrialScheduler):
             return paused[0]
         pending = [t for t in trials if t.status == Trial.PENDING]
         awaited = {m.group for tid, m in self.book.members.items() if self.book.waiting(tid)}
-        first = [t for t in pending if t.trial_id in self.book.members and self.book.members[t.trial_id].group in awaited]
+        members = self.book.members
+        first = [t for t in pending if t.trial_id in members and members[t.trial_id].group in awaited]
         return (first or pending or [None])[0]
 
     def _waiting(self, trial: Trial) -> bool:
