@@ -12,9 +12,10 @@ from vlpet.build import build_trial_model
 from vlpet.errors import ConfigError
 from vlpet.pet.budget import count_parameters
 from vlpet.pet.quant import FakeQuant, fake_quantize, pack_codes, quantised_parameters, quantize, unpack_codes
-from vlpet.pet.state import load_pet_weights, save_pet_weights
-from vlpet.testing import tiny_batch
-from vlpet.testing.conformance import TINY, budget, build, trainable_names, visual_names
+from vlpet.pet.state import load_pet_weights, read_pet_weights, save_pet_weights
+from vlpet.testing import TINY_BACKBONES, tiny_batch
+from vlpet.testing.conformance import (TINY, MethodConformance, budget, build, norm_names, pet_names, trainable_names,
+                                      visual_names)
 from vlpet.trial_config import TrialConfig
 
 LOW_BITS = (8, 4, 2, 1)
@@ -65,8 +66,8 @@ def test_ptq_trains_in_full_precision_and_evaluates_quantised():
     assert torch.equal(layer.weight, fake_quantize(latent, 2)) and not torch.equal(layer.weight, latent)
 
 
-@pytest.mark.parametrize("method, extra", [("vl-pet", {}), ("adapter", {}), ("compacter", {}), ("lora", {"lora_rank": 4}),
-                                           ("prompt", {"prompt_length": 4, "prompt_hidden": 16})])
+@pytest.mark.parametrize("method, extra", [("vl-pet", {}), ("adapter", {}), ("compacter", {}),
+                                           ("lora", {"lora_rank": 4}), ("prompt", {"prompt_length": 4, "prompt_hidden": 16})])
 def test_every_own_module_weight_is_quantised_and_nothing_else(method, extra):
     model = build("tiny-t5", method, adapter_bits=4, **extra)
     names = {name for name, p in model.named_parameters() if id(p) in quantised_parameters(model)}
@@ -122,3 +123,29 @@ def test_adapter_bytes_of_the_quantised_tensors_are_bits_over_32_plus_one_scale_
     for bits in LOW_BITS:
         assert low[bits]["adapter_bytes"] - rest == quantised * bits // 8 + scales
         assert (low[bits]["adapter_bytes"] - rest) / (4 * quantised) == pytest.approx(bits / 32, rel=0.2)
+
+
+class TestQuantisedVLPet(MethodConformance):
+    """The shared checks with quantised modules (training, frozen tensors, generation on both backbones); the
+    checkpoint round trip is the packed one: the file holds codes and scales, and reloads to the same outputs."""
+
+    method = "vl-pet"
+    variants = {"1-bit-qat": {"adapter_bits": 1}, "4-bit-ptq": {"adapter_bits": 4, "adapter_quant": "ptq"},
+                "16-bit": {"adapter_bits": 16}}
+
+    def expected_trainable(self, model, backbone):
+        return pet_names(model) | visual_names(model) | norm_names(model, ("encoder",))
+
+    @pytest.mark.parametrize("backbone", TINY_BACKBONES)
+    def test_pet_checkpoint_round_trip(self, backbone, variant, tmp_path):
+        source, target = self.make(backbone, variant).eval(), self.make(backbone, variant).eval()
+        with torch.no_grad():
+            for param in source.parameters():
+                if param.requires_grad:
+                    param.add_(0.01)
+        path = tmp_path / "pet.safetensors"
+        save_pet_weights(source, path)
+        assert set(read_pet_weights(path)) == trainable_names(source)
+        load_pet_weights(target, path)
+        batch = tiny_batch()
+        torch.testing.assert_close(target(**batch).logits, source(**batch).logits)
