@@ -66,8 +66,11 @@ def test_ptq_trains_in_full_precision_and_evaluates_quantised():
     assert torch.equal(layer.weight, fake_quantize(latent, 2)) and not torch.equal(layer.weight, latent)
 
 
-@pytest.mark.parametrize("method, extra", [("vl-pet", {}), ("adapter", {}), ("compacter", {}),
-                                           ("lora", {"lora_rank": 4}), ("prompt", {"prompt_length": 4, "prompt_hidden": 16})])
+OWN_MODULES = [("vl-pet", {}), ("adapter", {}), ("compacter", {}), ("lora", {"lora_rank": 4}),
+               ("prompt", {"prompt_length": 4, "prompt_hidden": 16})]
+
+
+@pytest.mark.parametrize("method, extra", OWN_MODULES)
 def test_every_own_module_weight_is_quantised_and_nothing_else(method, extra):
     model = build("tiny-t5", method, adapter_bits=4, **extra)
     names = {name for name, p in model.named_parameters() if id(p) in quantised_parameters(model)}
