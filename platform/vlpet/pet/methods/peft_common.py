@@ -89,8 +89,8 @@ def peft_config(data: Any, key: str = "peft", check_types: bool = True) -> Any:
     fields = [name for name in config_class.__dataclass_fields__ if name not in ("peft_type", *VLPET_KEYS)]
     no_unknown_keys(key, data, ["peft_type", *fields])
     if check_types:
-        data = {name: _checked(f"{key}.{name}", value, _field_types(config_class).get(name, Any))
-                for name, value in data.items()}
+        hints = _field_types(config_class)
+        data = {name: _checked(f"{key}.{name}", value, hints.get(name, Any)) for name, value in data.items()}
     try:
         return config_class(**data)
     except (ValueError, TypeError, ImportError) as error:  # PEFT's __post_init__ checks: its message names the field
