@@ -4,6 +4,11 @@ stopped whole, Optuna is told seed means, and the study costs less than the same
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections import defaultdict
 
 import optuna
@@ -11,7 +16,7 @@ import pytest
 
 from tests.study.ray_fixtures import mini_data, start_local_ray, write_study
 from vlpet.analysis import ablation_table, load_results
-from vlpet.study.runner import run_study
+from vlpet.study.runner import resume_study, run_study
 from vlpet.study.sections import SchedulerSpec
 from vlpet.study.spec import load_study
 from vlpet.study.store import StudyStore
@@ -89,6 +94,54 @@ def test_configurations_are_stopped_or_finished_with_all_their_seeds(ray_session
     print(f"\nseed-grouped early stopping: {grouped_steps} training steps; without early stopping: {full_steps}; "
           f"ratio {grouped_steps / full_steps:.3f}")
     assert (grouped_steps, full_steps) == (2 * 18 + 4 * 6, 6 * 18)
+
+
+def test_a_resumed_study_keeps_a_waiting_seed_waiting(ray_session, data, tmp_path):
+    # One trial at a time (2 CPUs each): the first seed of 8 pauses at rung 2 while the second runs. The driver is
+    # killed in that window; on resume the scheduler's saved state keeps the first seed paused until the second
+    # reports rung 2, and 16 is then stopped whole.
+    path = write_study(tmp_path, data, name="resume-grouped", seeds=[1, 2],
+                       search_space={"bottleneck": {"choice": [8, 16]}}, trial={"epochs": 4},
+                       search={"algorithm": "grid", "max_concurrent": 2},
+                       scheduler={"type": "asha", "grace_period": 2, "reduction_factor": 3,
+                                  "metric": "trainable_pct", "mode": "min"},
+                       resources={"workers": 1, "cpus_per_worker": 2, "gpus_per_worker": 0})
+    study_dir = str(tmp_path / "resume-grouped")
+    store = StudyStore(study_dir)
+    driver = subprocess.Popen([sys.executable, "-m", "vlpet.cli", "run", str(path), "--num-cpus", "2", "--quiet"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        _wait_for(lambda: _one_waits_for_the_other(store), 240, "a seed paused at its rung while its sibling runs")
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)                       # the driver and the Ray it started
+        driver.wait()
+    resume_study(study_dir, verbose=0)
+    groups = by_configuration(store)
+    finished = [s for s in groups[8] if s["status"] == "TERMINATED"]
+    assert sorted(s["seed"] for s in finished) == [1, 2]
+    first, second = sorted(finished, key=lambda s: _time_at(store, s, 6))
+    assert _time_at(store, first, 9) > _time_at(store, second, 6)      # waited for its sibling's rung 2
+    assert not any(r["finished"] for s in groups[16] for r in store.evaluations(s["trial_id"]))
+    assert {s["seed"] for s in groups[16] if s["status"] == "STOPPED"} == {1, 2}
+
+
+def _one_waits_for_the_other(store: StudyStore) -> bool:
+    steps = {s["trial_id"]: [r["step"] for r in store.evaluations(s["trial_id"])] for s in store.statuses()
+             if s["status"] == "RUNNING"}
+    return len(steps) == 2 and [3, 6] in steps.values() and min(len(v) for v in steps.values()) < 2
+
+
+def _time_at(store: StudyStore, status: dict, step: int) -> float:
+    return next(r["time"] for r in store.evaluations(status["trial_id"]) if r["step"] == step)
+
+
+def _wait_for(predicate, timeout: float, what: str):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def test_ray_train_trials_are_held_without_pausing_and_the_study_ends(ray_session, data, tmp_path):
