@@ -61,6 +61,8 @@ def format_budget(config: TrialConfig, budget: dict) -> str:
     rows += [f"{'trainable params':<22}{budget['trainable_params']:>14,}",
              f"{'total params':<22}{budget['total_params']:>14,}",
              f"{'trainable %':<22}{budget['trainable_pct']:>14.3f}"]
+    if "adapter_bytes" in budget:  # storage of what the trial trains, at its stored precision
+        rows.append(f"{'adapter bytes':<22}{budget['adapter_bytes']:>14,}")
     return "\n".join(rows)
 
 

@@ -84,7 +84,8 @@ def save_checkpoint(root: str, model, optimizer, scheduler, progress: Progress, 
     tmp = directory + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
-    save_pet_weights(model, os.path.join(tmp, WEIGHTS_FILE), metadata={"step": str(progress.step)})
+    # full-precision latent weights, not the packed low-bit codes, so that quantisation-aware training resumes exactly
+    save_pet_weights(model, os.path.join(tmp, WEIGHTS_FILE), metadata={"step": str(progress.step)}, packed=False)
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state()},
                os.path.join(tmp, STATE_FILE))
     with open(os.path.join(tmp, CONFIG_FILE), "w", encoding="utf-8") as handle:
