@@ -29,7 +29,8 @@ def test_the_record_is_found_by_model_type_and_takes_t5_s_paper_setting(tmp_path
 
 @pytest.mark.parametrize("method", sorted(registered_methods()))
 def test_every_method_trains_on_mt5(method):
-    model = build_trial_model(config(method, lora_rank=4, prompt_length=3, prompt_hidden=8))
+    generic = {"peft": {"peft_type": "LORA", "r": 4}} if method == "peft" else {}  # the generic PEFT method's mapping
+    model = build_trial_model(config(method, lora_rank=4, prompt_length=3, prompt_hidden=8, **generic))
     trainable = [p for p in model.parameters() if p.requires_grad]
     loss = model(**tiny_batch()).loss
     loss.backward()
