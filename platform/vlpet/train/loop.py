@@ -171,14 +171,15 @@ class TrialRun:
 
     def test(self) -> dict[str, Any]:
         """The held-out test metrics of the checkpoint ``test_checkpoint`` names (the model ends as it was)."""
-        tested_step = self.state.step
-        if self.config.test_checkpoint == "best_val" and self.state.best_step is not None:
-            last = {name: tensor.detach().clone() for name, tensor in trainable_state_dict(self.model).items()}
+        tested_step, last = self.state.step, None
+        best = self.state.best_step
+        if self.config.test_checkpoint == "best_val" and best is not None and best != self.state.step:
+            last = trainable_state_dict(self.model)  # detached CPU copies, restored after the test
             load_best(self.checkpoints, self.model)
-            tested_step = self.state.best_step
+            tested_step = best
         predictions = os.path.join(self.out_dir, "predictions")
         metrics = held_out_metrics(self.model, self.data, self.config, self.runtime, predictions)
-        if tested_step != self.state.step:
+        if last is not None:
             self.model.load_state_dict(last, strict=False)
         return {**metrics, "tested_checkpoint": self.config.test_checkpoint, "tested_step": tested_step}
 
