@@ -18,7 +18,7 @@ import optuna
 import pandas as pd
 import pytest
 
-from tests.study.ray_fixtures import mini_data, start_local_ray, write_study
+from tests.study.ray_fixtures import write_study
 from vlpet.analysis import ablation_table, load_results
 from vlpet.cli import main
 from vlpet.study.runner import resume_study, run_study
@@ -26,18 +26,6 @@ from vlpet.study.spec import load_study
 from vlpet.study.store import StudyStore
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def ray_session():
-    ray = start_local_ray()
-    yield ray
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return mini_data(tmp_path_factory.mktemp("data"))
 
 
 def test_grid_study_runs_every_point_for_every_seed_and_keeps_its_own_results(ray_session, data, tmp_path, capsys):

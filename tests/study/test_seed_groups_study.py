@@ -14,7 +14,7 @@ from collections import defaultdict
 import optuna
 import pytest
 
-from tests.study.ray_fixtures import mini_data, start_local_ray, write_study
+from tests.study.ray_fixtures import write_study
 from vlpet.analysis import ablation_table, load_results
 from vlpet.study.runner import resume_study, run_study
 from vlpet.study.sections import SchedulerSpec
@@ -22,18 +22,6 @@ from vlpet.study.spec import load_study
 from vlpet.study.store import StudyStore
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def ray_session():
-    ray = start_local_ray()
-    yield ray
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return mini_data(tmp_path_factory.mktemp("data"))
 
 
 def by_configuration(store: StudyStore) -> dict[int, list[dict]]:
