@@ -20,6 +20,12 @@ Status record keys: ``trial_id``, ``status``, ``error``, ``config_key``, ``seed`
 ``resources`` (workers, cpus_per_worker, gpus_per_worker), ``started``, ``ended``, ``restarts``, and what the
 worker notes (``pid``, ``host``, ``resumed_from_step``, ``startup_s``, ``reused_process``). Statuses change only
 through the transitions below (``mark_running``, ``mark_finished``, ``mark_stopped``, ``mark_failed``).
+
+Reading back, a damaged file (empty, truncated, not UTF-8, not an object, a key missing or of the wrong kind, a
+stray file where only vlpet's own belong) does not exist for readers: it is skipped with one warning line naming
+it (``warning: skipped DIR/results/t1/eval_00000002.json: truncated JSON``, once per file and process, through
+the ``vlpet.store`` logger) and listed by :meth:`StudyStore.skipped`. The checks are in
+:mod:`vlpet.study.records`.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import logging
 import math
 import os
 import time
@@ -37,11 +44,15 @@ from typing import Any, Iterator, Mapping
 
 import pyarrow.fs as pafs
 
+from vlpet.study import records
+
 RESULTS = "results"
 TRIALS = "trials"
 SPEC_FILE = "study.json"     # the validated study, written by the runner (see vlpet.study.runner)
 # A study's objectives when it names none: the primary task metric up, the trainable share of parameters down.
 DEFAULT_OBJECTIVES: Mapping[str, str] = types.MappingProxyType({"metric": "max", "trainable_pct": "min"})
+_log = logging.getLogger("vlpet.store")     # unconfigured, Python prints its warnings as bare lines on stderr
+_warned: set[tuple[str, str]] = set()       # (file, reason) already warned about in this process
 
 
 class TrialStatus(enum.StrEnum):
@@ -116,6 +127,7 @@ class StudyStore:
         self.location = location
         self.fs, self.root = pafs.FileSystem.from_uri(location) if is_uri(location) else (pafs.LocalFileSystem(), location)
         self.local = isinstance(self.fs, pafs.LocalFileSystem)
+        self._skipped: dict[str, str] = {}
 
     def _path(self, *parts: str) -> str:
         return "/".join([self.root.rstrip("/"), *parts])
@@ -134,14 +146,38 @@ class StudyStore:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
 
-    def _read_json(self, path: str) -> dict[str, Any]:
-        with self.fs.open_input_stream(path) as stream:
-            return json.loads(stream.read().decode())
+    def _read_checked(self, info: pafs.FileInfo, check) -> dict[str, Any] | None:
+        """The file's JSON object if ``check(payload)`` finds nothing wrong with it, else None (skipped)."""
+        if info.size is not None and info.size > records.MAX_RECORD_BYTES:
+            return self._skip(info.path, f"{info.size} bytes, too large for a study record")
+        try:
+            with self.fs.open_input_stream(info.path) as stream:
+                data = stream.read(records.MAX_RECORD_BYTES + 1)
+        except OSError as error:
+            return self._skip(info.path, f"unreadable ({error.strerror or error})")
+        payload, problem = records.parse(data)
+        problem = problem or check(payload)
+        return self._skip(info.path, problem) if problem else payload
+
+    def _skip(self, path: str, reason: str) -> None:
+        relative = path[len(self.root.rstrip("/")) + 1:] if path.startswith(self.root) else path
+        self._skipped[relative] = reason
+        if (path, reason) not in _warned:
+            _warned.add((path, reason))
+            _log.warning("warning: skipped %s: %s", path, reason)
+        return None
+
+    def skipped(self) -> dict[str, str]:
+        """The files this store's reads skipped so far, relative to the study directory, with why."""
+        return dict(self._skipped)
+
+    def _files(self, directory: str, recursive: bool = False) -> list[pafs.FileInfo]:
+        selector = pafs.FileSelector(self._path(directory), allow_not_found=True, recursive=recursive)
+        return sorted((info for info in self.fs.get_file_info(selector)
+                       if info.type == pafs.FileType.File and info.path.endswith(".json")), key=lambda i: i.path)
 
     def _list(self, directory: str, recursive: bool = False) -> list[str]:
-        selector = pafs.FileSelector(self._path(directory), allow_not_found=True, recursive=recursive)
-        return sorted(info.path for info in self.fs.get_file_info(selector)
-                      if info.type == pafs.FileType.File and info.path.endswith(".json"))
+        return [info.path for info in self._files(directory, recursive)]
 
     def append_evaluation(self, trial_id: str, row: dict[str, Any]) -> None:
         """Store one evaluation of a trial (idempotent per step: a resumed trial rewrites the same file)."""
@@ -190,14 +226,17 @@ class StudyStore:
             raise ValueError("annotate does not change a status: use mark_running/finished/stopped/failed")
         self._update(trial_id, **details)
 
-    def _read_if_present(self, path: str) -> dict[str, Any] | None:
-        if self.fs.get_file_info(path).type != pafs.FileType.File:
-            return None
-        return self._read_json(path)
+    def _read_if_present(self, path: str, check) -> dict[str, Any] | None:
+        info = self.fs.get_file_info(path)
+        return self._read_checked(info, check) if info.type == pafs.FileType.File else None
 
     def status(self, trial_id: str) -> dict[str, Any] | None:
-        """The trial's status record, or None before it started."""
-        return self._read_if_present(self._path(TRIALS, f"{trial_id}.json"))
+        """The trial's status record, or None before it started (or where its record is damaged: skipped)."""
+        return self._read_if_present(self._path(TRIALS, f"{trial_id}.json"), self._status_check(trial_id))
+
+    @staticmethod
+    def _status_check(trial_id: str):
+        return lambda payload: records.status_problem(payload, trial_id, tuple(TrialStatus))
 
     def status_of(self, trial_id: str) -> TrialStatus | None:
         record = self.status(trial_id)
@@ -208,8 +247,9 @@ class StudyStore:
         self._write_json(self._path(SPEC_FILE), record.to_json())
 
     def read_study(self) -> StudyRecord | None:
-        """The study's ``study.json``, or None where the directory has none (the one reader of that file)."""
-        payload = self._read_if_present(self._path(SPEC_FILE))
+        """The study's ``study.json``, or None where the directory has none or it is damaged (skipped: see
+        :meth:`skipped`). The one reader of that file."""
+        payload = self._read_if_present(self._path(SPEC_FILE), records.study_problem)
         return None if payload is None else StudyRecord.from_json(payload, self.location)
 
     def holds_study(self) -> bool:
@@ -219,15 +259,38 @@ class StudyStore:
         return kinds[SPEC_FILE] == pafs.FileType.File or pafs.FileType.Directory in (kinds[TRIALS], kinds[RESULTS])
 
     def evaluations(self, trial_id: str | None = None) -> list[dict[str, Any]]:
-        """Every stored evaluation (of one trial, or of all), ordered by trial then step."""
+        """Every readable stored evaluation (of one trial, or of all), ordered by trial then step; damaged and
+        stray files under ``results/`` are skipped."""
         directory = f"{RESULTS}/{trial_id}" if trial_id else RESULTS
-        return [self._read_json(path) for path in self._list(directory, recursive=True)]
+        rows = []
+        for info in self._files(directory, recursive=True):
+            where = self._evaluation_path(info.path)
+            if where is None:
+                self._skip(info.path, "not an evaluation file (results/<trial>/eval_<step>.json)")
+                continue
+            row = self._read_checked(info, lambda payload: records.evaluation_problem(payload, *where))
+            if row is not None:
+                rows.append(row)
+        return rows
+
+    def _evaluation_path(self, path: str) -> tuple[str, int] | None:
+        """(trial id, step) of a path shaped ``results/<trial>/eval_<step>.json``, else None."""
+        parts = path[len(self._path(RESULTS)) + 1:].split("/")
+        match = records.EVAL_NAME.fullmatch(parts[-1])
+        return (parts[0], int(match.group(1))) if len(parts) == 2 and match else None
 
     def statuses(self) -> list[dict[str, Any]]:
-        """Every trial's status record, ordered by trial id."""
-        return [self._read_json(path) for path in self._list(TRIALS)]
+        """Every readable trial status record, ordered by trial id; damaged ones are skipped."""
+        found = []
+        for info in self._files(TRIALS):
+            name = info.path.rsplit("/", 1)[-1][:-len(".json")]
+            record = self._read_checked(info, self._status_check(name))
+            if record is not None:
+                found.append(record)
+        return found
 
     def trial_ids(self) -> Iterator[str]:
+        """Trials with a readable status record or an evaluation file (not read: listed by its path)."""
         seen = {r["trial_id"] for r in self.statuses()}
-        seen |= {path.rsplit("/", 2)[-2] for path in self._list(RESULTS, recursive=True)}
+        seen |= {where[0] for where in map(self._evaluation_path, self._list(RESULTS, recursive=True)) if where}
         return iter(sorted(seen))
