@@ -95,8 +95,10 @@ def _fit(tuner, study_dir: str, dashboard: str | None) -> StudyOutcome:
     # Each evaluation reports a checkpoint and CheckpointConfig(num_to_keep) forces a state snapshot each time:
     # cheap for PET checkpoints, so Tune's warning about frequent snapshots is noise here.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    from vlpet.study.interrupt import fit     # a stop signal ends Tune's loop gracefully, and is recorded
+
     started = time.time()
-    tuner.fit()
+    fit(tuner)
     wall = time.time() - started
     store = StudyStore(study_dir)
     _close_dangling(store)
