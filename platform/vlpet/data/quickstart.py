@@ -31,6 +31,7 @@ import numpy as np
 
 from vlpet.data.features import CachedStore, H5FeatureStore
 from vlpet.data.nlvr import ANSWERS as NLVR_ANSWERS
+from vlpet.locations import data_cache_root
 
 QUICKSTART_VERSION = "6"
 VAL_EVERY = 5  # easy-vqa training images whose id is a multiple of this form the validation split
@@ -41,8 +42,8 @@ FEATURE_DIR = Path("COCO") / "standin_features" / "data_patch8x8_att"  # not CLI
 
 
 def cache_root() -> Path:
-    """``$VLPET_CACHE`` or ``~/.cache/vlpet``."""
-    return Path(os.environ.get("VLPET_CACHE") or Path.home() / ".cache" / "vlpet")
+    """``$VLPET_CACHE`` or ``~/.cache/vlpet`` (one definition, in vlpet.locations, which keeps studies out of it)."""
+    return data_cache_root()
 
 
 def extract_features(image) -> np.ndarray:
