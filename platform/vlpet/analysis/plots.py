@@ -5,6 +5,8 @@ and metric-vs-step curves per trial."""
 
 from __future__ import annotations
 
+import html
+
 import pandas as pd
 
 from vlpet.analysis.compare import configuration_keys
@@ -22,6 +24,18 @@ def _figure():
     figure = Figure(figsize=(7, 4.5), dpi=150, layout="tight")
     FigureCanvasAgg(figure)
     return figure, figure.add_subplot()
+
+
+def plain_text(label: object) -> str:
+    """A label as matplotlib shows it literally: ``$`` escaped so that no mathtext is parsed (``$^$`` would make
+    it fail), and a leading ``_`` (whose label a legend drops) kept visible by a space before it."""
+    text = str(label).replace("$", r"\$")
+    return " " + text if text.startswith("_") else text
+
+
+def web_text(label: object) -> str:
+    """A label as plotly shows it literally: HTML-escaped, and ``$`` as an entity (plotly reads ``$…$`` as TeX)."""
+    return html.escape(str(label)).replace("$", "&#36;")
 
 
 def _plain_ticks(axis) -> None:
@@ -73,6 +87,12 @@ def _points(frame: pd.DataFrame, objectives: dict[str, str], include_unfinished:
     return points, front
 
 
+def _y_name(frame: pd.DataFrame, y: str) -> str:
+    """The quality axis's name: the task metric's own name for ``metric``."""
+    names = frame["metric_name"].dropna() if y == "metric" and "metric_name" in frame else ()
+    return str(names.iloc[0]) if len(names) else y
+
+
 BETTER = "significantly better than all it dominates"
 TIED = "statistically tied with a dominated point"
 
@@ -100,7 +120,7 @@ def pareto_png(frame: pd.DataFrame, path: str, objectives: dict[str, str] | None
     figure, axis = _figure()
     for arm, group in points.groupby(points["arm"].astype(str), sort=False):
         axis.errorbar(group[x], group[y], xerr=group[f"{x}_std"].fillna(0), yerr=group[f"{y}_std"].fillna(0), fmt="o",
-                      capsize=3, label=arm, alpha=0.85)
+                      capsize=3, label=plain_text(arm), alpha=0.85)
     axis.step(front[x], front[y], where="post", color="black", linewidth=1.2, label="Pareto frontier")
     better, ties = _dominance_marks(frame, points, x, y, include_unfinished)
     for index, (x0, y0, x1, y1) in enumerate(ties):
@@ -110,14 +130,14 @@ def pareto_png(frame: pd.DataFrame, path: str, objectives: dict[str, str] | None
                      zorder=5, label=BETTER)
     # Coincident points (ties) share one annotation rather than printing their labels over each other.
     for (px, py), group in points.groupby([x, y], sort=False):
-        axis.annotate(", ".join(dict.fromkeys(group["label"])), (px, py), textcoords="offset points", xytext=(4, 4),
+        axis.annotate(plain_text(", ".join(dict.fromkeys(group["label"]))), (px, py), textcoords="offset points", xytext=(4, 4),
                       fontsize=7)
     axis.set_xscale("log")
     _plain_ticks(axis.xaxis)
-    axis.set_xlabel(f"{x} (log scale, lower is better)")
-    axis.set_ylabel(f"{frame['metric_name'].dropna().iloc[0] if y == 'metric' and 'metric_name' in frame else y} (higher is better)")
-    axis.set_title(title or "accuracy vs trainable parameters (mean ± std over seeds; paired t-tests, Holm, p < 0.05)",
-                   fontsize=10)
+    axis.set_xlabel(plain_text(f"{x} (log scale, lower is better)"))
+    axis.set_ylabel(plain_text(f"{_y_name(frame, y)} (higher is better)"))
+    axis.set_title(plain_text(title or "accuracy vs trainable parameters (mean ± std over seeds; paired t-tests, "
+                              "Holm, p < 0.05)"), fontsize=10)
     axis.grid(True, which="both", alpha=0.3)
     axis.legend(fontsize=8)
     figure.savefig(path)
@@ -135,10 +155,11 @@ def pareto_html(frame: pd.DataFrame, path: str, objectives: dict[str, str] | Non
     figure = go.Figure()
     for arm, group in points.groupby(points["arm"].astype(str), sort=False):
         figure.add_trace(go.Scatter(
-            x=group[x], y=group[y], mode="markers+text", name=arm, text=group["label"], textposition="top center",
-            error_y={"type": "data", "array": group[f"{y}_std"].fillna(0)},
-            customdata=group[["sampled", "n"]].to_numpy() if "sampled" in group else group[["n"]].to_numpy(),
-            hovertemplate=f"%{{text}}<br>{x}=%{{x:.3f}}<br>{y}=%{{y:.2f}}<br>%{{customdata}}<extra></extra>"))
+            x=group[x], y=group[y], mode="markers+text", name=web_text(arm), text=group["label"].map(web_text),
+            textposition="top center", error_y={"type": "data", "array": group[f"{y}_std"].fillna(0)},
+            customdata=(group[["sampled", "n"]] if "sampled" in group else group[["n"]]).map(web_text).to_numpy(),
+            hovertemplate=f"%{{text}}<br>{web_text(x)}=%{{x:.3f}}<br>{web_text(y)}=%{{y:.2f}}<br>%{{customdata}}"
+                          "<extra></extra>"))
     figure.add_trace(go.Scatter(x=front[x], y=front[y], mode="lines", line={"shape": "hv", "color": "black"},
                                 name="Pareto frontier"))
     better, ties = _dominance_marks(frame, points, x, y, include_unfinished)
@@ -149,8 +170,9 @@ def pareto_html(frame: pd.DataFrame, path: str, objectives: dict[str, str] | Non
     if not better.empty:
         figure.add_trace(go.Scatter(x=better[x], y=better[y], mode="markers", name=BETTER, hoverinfo="skip",
                                     marker={"symbol": "star-open", "size": 18, "color": "black"}))
-    figure.update_layout(title=title or "accuracy vs trainable parameters (mean ± std over seeds)",
-                         xaxis={"type": "log", "title": f"{x} (log)"}, yaxis={"title": y}, template="plotly_white")
+    figure.update_layout(title=web_text(title or "accuracy vs trainable parameters (mean ± std over seeds)"),
+                         xaxis={"type": "log", "title": web_text(f"{x} (log)")}, yaxis={"title": web_text(y)},
+                         template="plotly_white")
     figure.write_html(path, include_plotlyjs=True, full_html=True)
     return path
 
@@ -164,11 +186,11 @@ def curves_png(curves: pd.DataFrame, path: str, metric: str = "metric") -> str:
     for _, group in curves.sort_values("step").groupby("trial_id", sort=False):
         arm = str(group["arm"].iloc[0])
         axis.plot(group["step"], group[metric], marker=".", color=colours[arm], alpha=0.7,
-                  label=None if arm in labelled else arm)
+                  label=None if arm in labelled else plain_text(arm))
         labelled.add(arm)
     axis.set_xlabel("optimizer step")
-    axis.set_ylabel(metric)
-    axis.set_title(f"{metric} per evaluation, one line per trial")
+    axis.set_ylabel(plain_text(metric))
+    axis.set_title(plain_text(f"{metric} per evaluation, one line per trial"))
     axis.grid(True, alpha=0.3)
     axis.legend(fontsize=8)
     figure.savefig(path)

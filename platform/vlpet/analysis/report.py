@@ -28,7 +28,8 @@ def write_study_outputs(study_dir: str, out_dir: str | None = None, include_unfi
     paths written (URIs when the report goes to cloud storage: it is staged locally and uploaded).
 
     Never fails on what the study holds: with no finished trial yet it writes the results table and a report
-    saying so; objectives it cannot plot or whose columns no trial reported are named in the report instead."""
+    saying so; objectives it cannot plot or whose columns no trial reported are named in the report instead;
+    damaged files are skipped (one warning each) and listed in the report's "Skipped files" section."""
     target = out_dir or f"{str(study_dir).rstrip('/')}/{REPORT_DIR}"
     if not is_uri(target):
         os.makedirs(target, exist_ok=True)
@@ -45,7 +46,7 @@ def write_study_outputs(study_dir: str, out_dir: str | None = None, include_unfi
 
 
 def _write_outputs(study_dir: str, out_dir: str, include_unfinished: bool) -> list[str]:
-    frame = load_results(study_dir)
+    frame = load_results(study_dir, strict=False)
     objectives = reported_objectives(frame, read_objectives(study_dir))
     written = [export_frame(frame, os.path.join(out_dir, "results.csv")),
                export_frame(_parquet_safe(frame), os.path.join(out_dir, "results.parquet"))]
@@ -64,6 +65,7 @@ def _write_outputs(study_dir: str, out_dir: str, include_unfinished: bool) -> li
     failed = frame[frame["status"] == "ERROR"] if "status" in frame else frame.iloc[0:0]
     if not failed.empty:
         sections += ["<h2>Failed trials</h2>", failed[["trial_id", "sampled", "seed", "error"]].to_html(index=False)]
+    sections += _skipped_section(frame.attrs.get("skipped") or [])
     path = os.path.join(out_dir, "report.html")
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("<!doctype html><html><head><meta charset='utf-8'><title>vlpet report</title>"
@@ -72,6 +74,15 @@ def _write_outputs(study_dir: str, out_dir: str, include_unfinished: bool) -> li
                      + "\n".join(sections) + "</body></html>")
     written.append(path)
     return written
+
+
+def _skipped_section(skipped: list[dict[str, str]]) -> list[str]:
+    """The damaged files the report left out, with why (nothing when none was)."""
+    if not skipped:
+        return []
+    table = pd.DataFrame(skipped).drop(columns="study")
+    return ["<h2>Skipped files</h2>", f"<p>{len(table)} damaged file(s) of the study directory could not be read "
+            "and were left out of everything above:</p>", table.to_html(index=False)]
 
 
 def _split_note(objectives: dict[str, str]) -> str:

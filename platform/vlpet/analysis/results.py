@@ -7,6 +7,8 @@ complete groups only unless asked (``include_partial``)."""
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 import pandas as pd
@@ -39,8 +41,70 @@ def _store(study_dir: str) -> StudyStore:
 
 
 def _study(study_dir: str, store: StudyStore) -> StudyRecord:
-    """The study's study.json, or its directory name and the default objectives where it has none."""
+    """The study's study.json, or its directory name and the default objectives where it has none (or a damaged
+    one, skipped with a warning)."""
     return store.read_study() or StudyRecord.from_json({}, str(study_dir))
+
+
+@dataclass(frozen=True)
+class Source:
+    """One study directory to read: its store, its study.json and the label of its rows (``study`` column)."""
+
+    study_dir: str
+    store: StudyStore
+    record: StudyRecord
+    label: str
+
+
+def sources(study_dirs: Iterable[str]) -> list[Source]:
+    """The distinct studies among ``study_dirs``: a directory given twice (or under another spelling, a symlink,
+    a ``file://`` URI) is read once; studies of different directories that share a name are labelled apart
+    (``quickstart``, ``quickstart (2)``) so that their trials are never pooled."""
+    found: list[Source] = []
+    seen, labels = set(), set()
+    for study_dir in study_dirs:
+        store = _store(study_dir)
+        identity = _identity(store)
+        if identity in seen:
+            continue
+        seen.add(identity)
+        record = _study(study_dir, store)
+        label, copy = record.name, 1
+        while label in labels:
+            copy += 1
+            label = f"{record.name} ({copy})"
+        labels.add(label)
+        found.append(Source(str(study_dir), store, record, label))
+    return found
+
+
+def _identity(store: StudyStore) -> tuple:
+    """What tells two study directories apart: the local directory's device and inode (so that any spelling of
+    it is the same study), else the filesystem and its normalised path."""
+    if store.local:
+        try:
+            stat = os.stat(store.root)
+            return stat.st_dev, stat.st_ino
+        except OSError:
+            return ("local", os.path.realpath(store.root))
+    return store.fs.type_name, store.root.rstrip("/")
+
+
+def skipped_files(found: list[Source]) -> list[dict[str, str]]:
+    """The damaged files the reads of ``found`` skipped: one ``{study, file, reason}`` each."""
+    return [{"study": s.label, "file": path, "reason": reason}
+            for s in found for path, reason in s.store.skipped().items()]
+
+
+def _check_usable(source: Source, statuses: list, rows: list) -> None:
+    """ConfigError where damaged files leave nothing sensible: every evaluation file, or every file, skipped."""
+    skipped = source.store.skipped()
+    lost_evaluations = any("/eval_" in path for path in skipped) and not rows
+    if skipped and (lost_evaluations or not (rows or statuses)):
+        path, reason = next(iter(skipped.items()))
+        what = "evaluation" if lost_evaluations else "trial record or evaluation"
+        raise ConfigError(f"{source.study_dir}: no readable {what} left ({len(skipped)} damaged file(s) skipped, "
+                          f"e.g. {path}: {reason})")
 
 
 def read_objectives(study_dir: str) -> dict[str, str]:
@@ -99,23 +163,30 @@ def _trial_row(study: str, status: dict[str, Any], rows: list[dict[str, Any]]) -
     return record
 
 
-def load_results(*study_dirs: str) -> pd.DataFrame:
-    """Every trial of the given studies, one row each (a ``study`` column tells them apart)."""
+def load_results(*study_dirs: str, strict: bool = True) -> pd.DataFrame:
+    """Every trial of the given studies, one row each (a ``study`` column tells them apart; see :func:`sources`).
+
+    Damaged files are skipped with a warning and listed in ``frame.attrs["skipped"]``; where they leave a study
+    nothing to show (no readable evaluation at all) this stops with a ConfigError, unless ``strict`` is False
+    (the report page, which always renders and says what it skipped)."""
     if not study_dirs:
         raise ConfigError("give at least one study directory")
     records = []
-    for study_dir in study_dirs:
-        store = _store(study_dir)
-        record = _study(study_dir, store)
-        statuses = {s["trial_id"]: s for s in store.statuses()}
+    found = sources(study_dirs)
+    for source in found:
+        statuses = {s["trial_id"]: s for s in source.store.statuses()}
         evaluations: dict[str, list] = {}
-        for row in store.evaluations():
+        for row in source.store.evaluations():
             evaluations.setdefault(row["trial_id"], []).append(row)
-        trials = [_trial_row(record.name, statuses.get(trial_id, {"trial_id": trial_id}),
+        if strict:
+            _check_usable(source, list(statuses), list(evaluations))
+        trials = [_trial_row(source.label, statuses.get(trial_id, {"trial_id": trial_id}),
                              sorted(evaluations.get(trial_id, []), key=lambda r: r["step"]))
                   for trial_id in sorted(set(statuses) | set(evaluations))]
-        records += _count_seeds(trials, len(record.seeds))
-    return pd.DataFrame.from_records(records)
+        records += _count_seeds(trials, len(source.record.seeds))
+    frame = pd.DataFrame.from_records(records)
+    frame.attrs["skipped"] = skipped_files(found)
+    return frame
 
 
 def _count_seeds(trials: list[dict[str, Any]], seeds: int) -> list[dict[str, Any]]:
@@ -145,18 +216,19 @@ def finished(frame: pd.DataFrame, include_unfinished: bool = False, include_part
 
 
 def load_curves(*study_dirs: str) -> pd.DataFrame:
-    """Every evaluation of every trial: one row per (trial, step), for metric-vs-step plots."""
+    """Every readable evaluation of every trial: one row per (trial, step), for metric-vs-step plots."""
     records = []
-    for study_dir in study_dirs:
-        store = _store(study_dir)
-        study = _study(study_dir, store).name
-        for row in store.evaluations():
+    found = sources(study_dirs)
+    for source in found:
+        for row in source.store.evaluations():
             flat = {k: v for k, v in row.items() if k not in ("config", "sampled")}
             sampled = row.get("sampled") or {}
-            flat.update(study=study, arm=sampled.get("arm", (row.get("config") or {}).get("method")),
+            flat.update(study=source.label, arm=sampled.get("arm", (row.get("config") or {}).get("method")),
                         label=", ".join(f"{k}={placement_label(v)}" for k, v in sampled.items()))
             records.append(flat)
-    return pd.DataFrame.from_records(records)
+    frame = pd.DataFrame.from_records(records)
+    frame.attrs["skipped"] = skipped_files(found)
+    return frame
 
 
 def export_frame(frame: pd.DataFrame, path: str) -> str:

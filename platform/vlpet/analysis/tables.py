@@ -193,7 +193,15 @@ def _mark(text: str, fmt: str, rank: int | None) -> str:
 def _factor_text(value, fmt: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–" if fmt == "md" else "--"
-    return str(value)
+    return md_text(str(value)) if fmt == "md" else str(value)
+
+
+_MD_SPECIAL = {"|": r"\|", "<": "&lt;", ">": "&gt;", "&": "&amp;", "\\": "\\\\", "*": r"\*", "`": r"\`"}
+
+
+def md_text(text: str) -> str:
+    """A label as literal Markdown text: no cell split by ``|``, no HTML tag, emphasis or code span from it."""
+    return "".join(_MD_SPECIAL.get(char, char) for char in text)
 
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",

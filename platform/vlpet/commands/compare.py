@@ -44,10 +44,12 @@ def run(args) -> int:
 
 def markdown(result) -> str:
     """The comparison as a markdown table, numbers to four significant digits, missing values as –."""
+    from vlpet.analysis.tables import md_text
+
     def cell(value) -> str:
         if isinstance(value, float):
             return "–" if value != value else f"{value:.4g}"
-        return str(value)
+        return md_text(str(value))
 
     lines = ["| " + " | ".join(result.columns) + " |", "|" + "---|" * len(result.columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in result.itertuples(index=False)]

@@ -39,9 +39,9 @@ def parse(data: bytes) -> tuple[Any, str | None]:
     try:
         return json.loads(text), None
     except json.JSONDecodeError as error:
-        if error.pos >= len(text.rstrip()):
+        if error.pos >= len(text.rstrip()) or error.msg.startswith("Unterminated string"):
             return None, "truncated JSON"
-        return None, f"not valid JSON ({error.msg} at line {error.lineno} column {error.colno})"
+        return None, f"not valid JSON: {error.msg} (line {error.lineno} column {error.colno})"
     except RecursionError:
         return None, "JSON nested too deeply"
 
