@@ -39,6 +39,8 @@ class TaskSpec:
     ``tokenizer(architecture)``: its own tokenizer for a known architecture with random weights.
     ``pretrained(architecture)``: that architecture pretrained on its text, the backbone ``<task>:<name>``.
     ``majority_baseline``: also report the score of always giving the most frequent training answer.
+    ``feature_grid``: the side of the square grid its feature stores give (7: CLIP RN101's 7×7 grid and the
+    quickstart's patches; 8: video's 64 frames), the largest ``visual_grid`` that pooling can make of it.
     """
 
     name: str
@@ -60,10 +62,22 @@ class TaskSpec:
     tokenizer: Callable[[str], Any] | None = None
     pretrained: Callable[[str], Path] | None = None
     majority_baseline: bool = False
+    feature_grid: int = 7
+
+    def reported_metrics(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(names, prefixes) of the numeric metrics each of this task's evaluations reports: its evaluator's keys
+        (``vqa_acc``, ...), ``n_examples`` and the majority baseline; a prefix covers keys reported when the data
+        has what they need (``vqa_acc_<answer type>``, ``tvqa_acc_<show>``, ``vqa_label_acc``)."""
+        names, prefixes = _EVALUATOR_METRICS[self.evaluator](self.name)
+        return (*names, "n_examples", *(("majority_baseline",) if self.majority_baseline else ())), prefixes
 
     def read(self, root: str | Path, split: str) -> list[VLExample]:
         """The examples of file split ``split`` under ``root``, with this task's prompt."""
         return self.load(root, split, self.prompt)
+
+    def annotations(self, root: str | Path) -> Path:
+        """Where under the data root ``root`` its loader reads the annotation files (a folder or a file)."""
+        return Path(root) / _ANNOTATIONS.get(self.name, f"video/ann/{self.name}")
 
     def data_root(self, data_dir: str | Path | None) -> Path:
         """``data_dir`` when given, else the task's own default location."""
@@ -74,6 +88,19 @@ class TaskSpec:
         return self.default_root()
 
 
+# evaluator → task → (metric names it always reports, prefixes of those it reports when the data has them:
+# answer types, shows, soft labels), as vlpet.metrics.tasks computes them; tests/reliability/test_run_validation.py
+# checks them against a real trial's evaluation.
+_EVALUATOR_METRICS: dict[str, Callable[[str], tuple[tuple[str, ...], tuple[str, ...]]]] = {
+    "vqa": lambda task: (("vqa_acc",), ("vqa_acc_", "vqa_label_acc")),
+    "gqa": lambda task: (("gqa_acc",), ()),
+    "nlvr": lambda task: (("nlvr_acc", "nlvr_consistency"), ()),
+    "caption": lambda task: (("cider",), ()),
+    "video_qa": lambda task: ((f"{task}_acc",), (f"{task}_acc_",)),
+    "video_caption": lambda task: ((f"{task}_cider",), ()),
+}
+# task → its annotations under the data root, as its loader reads them (video tasks: video/ann/<task>).
+_ANNOTATIONS = {"vqa": "vqa", "quickstart": "vqa", "gqa": "GQA", "nlvr": "nlvr", "caption": "COCO/dataset_coco.json"}
 _VIDEO_SPLITS = {"train": "train_release", "val": "val_release", "test": "test_release"}
 
 # Prompts: P:src/multitask.py L697-706, P:src/multitask_video.py L745-754. "gpa: " for GQA is the paper's typo,
@@ -90,13 +117,13 @@ _RECORDS = (
     TaskSpec("caption", load_caption, {"train": "train", "val": "val", "test": "test"}, "caption: ", "cider",
              "caption", 20, 40, batch_ratio=50, max_new_tokens=40, num_beams=5),
     TaskSpec("tvqa", load_tvqa, {"train": "train", "val": "val", "test": "test_public,test_release"}, "tvqa: ",
-             "tvqa_acc", "video_qa", 600, 20, modality="video"),
+             "tvqa_acc", "video_qa", 600, 20, modality="video", feature_grid=8),
     TaskSpec("how2qa", load_how2qa, {**_VIDEO_SPLITS, "test": "test_public_release"}, "how2qa: ", "how2qa_acc",
-             "video_qa", 600, 20, modality="video"),
+             "video_qa", 600, 20, modality="video", feature_grid=8),
     TaskSpec("tvc", load_tvc, dict(_VIDEO_SPLITS), "tvc: ", "tvc_cider", "video_caption", 600, 20,
-             max_new_tokens=40, num_beams=5, modality="video"),
+             max_new_tokens=40, num_beams=5, modality="video", feature_grid=8),
     TaskSpec("yc2c", load_yc2c, dict(_VIDEO_SPLITS), "yc2c: ", "yc2c_cider", "video_caption", 600, 20,
-             max_new_tokens=40, num_beams=5, modality="video"),
+             max_new_tokens=40, num_beams=5, modality="video", feature_grid=8),
     # The offline quickstart (vlpet.data.quickstart): easy-vqa in the VQAv2 layout, prepared on first use,
     # scored as VQA; it brings a word-level tokenizer and tiny backbones pretrained on its text.
     TaskSpec("quickstart", load_vqa, {"train": "karpathy_train", "val": "karpathy_val", "test": "karpathy_test"},

@@ -32,11 +32,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vlpet.checks import fail, mapping, unknown_keys
+from vlpet.data.registry import get_task
 from vlpet.errors import ConfigError, show
 from vlpet.locations import check_output_location
 from vlpet.safe_yaml import load_yaml, read_yaml_file
 from vlpet.study.arms import ARM_KEY, parse_arms
 from vlpet.study.domains import DOMAIN_KINDS, Domain, active, check_conditions, parse_domain, parse_points
+from vlpet.study.reported import describe, unreported
 from vlpet.study.sections import (ResourcesSpec, SchedulerSpec, SearchSpec, SmokeSpec, parse_objectives,
                                   parse_seeds)
 from vlpet.trial_config import TrialConfig
@@ -49,6 +51,7 @@ TOP_KEYS = ("name", "description", "trial", "arms", "search_space", "seeds", "ob
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 MAX_COMBINATIONS = 100_000    # domain-edge combinations checked as trials (about 30 µs each)
 PARAMETER_COUNTS = ("trainable_pct", "trainable_params")
+TRIAL_DRIVER_CPU = 0.01      # what a several-worker trial's driver reserves (vlpet.study.trainable.DRIVER_CPU)
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,7 @@ def parse_study(data: Any, source: str = "<study>") -> StudySpec:
         description=str(data.get("description", "")), smoke=SmokeSpec.from_mapping(data.get("smoke"), trial_keys),
         source=data, arms=arms,
     )
+    _check_resources(spec.resources)
     _check_trials(spec)
     if spec.smoke.trial:
         _check_trials(spec.with_smoke())
@@ -177,15 +181,46 @@ def _check_trials(spec: StudySpec) -> None:
         values = {k: list(v) if isinstance(v, tuple) else v for k, v in chosen.items()
                   if active(spec.search_space[k], chosen)}
         try:
-            TrialConfig.from_dict(spec.compose_trial(values, spec.seeds[0]))
+            config = TrialConfig.from_dict(spec.compose_trial(values, spec.seeds[0]))
+            _check_data_source(config)
         except ConfigError as error:
             where = f"search_space: the combination {show(values)} gives an impossible trial" if values else "trial"
             raise ConfigError(f"{where}: {error}") from None
+        _check_reported(spec, config)
 
 
-def check_local_data(spec: StudySpec) -> None:
-    """Every ``data_dir`` the study's trials can use exists on this machine. For studies whose trials train here
-    (``vlpet validate``, ``vlpet run`` without ``--address``); a cluster's nodes may hold data this one lacks."""
+def _check_resources(resources: ResourcesSpec) -> None:
+    """A trial's process trains on its CPUs: zero CPUs per worker validates in Ray's own terms, then crashes."""
+    if resources.cpus_per_worker <= 0:
+        fail("resources.cpus_per_worker", f"must be above 0 (fractions such as 0.5 are allowed), got "
+             f"{resources.cpus_per_worker}: every worker trains in a process that needs CPU time")
+
+
+def _check_data_source(config: TrialConfig) -> None:
+    """No ``data_dir`` means the task's own default location; only some tasks have one (the quickstart)."""
+    if config.data_dir is None:
+        for task in config.tasks:
+            if get_task(task).default_root is None:
+                raise ConfigError(f"data_dir: task {task!r} has no default location and every trial would fail; "
+                                  "set data_dir to the root of the VL-Adapter datasets/ layout (data_formats.md)")
+
+
+def _check_reported(spec: StudySpec, config: TrialConfig) -> None:
+    """The objectives and the scheduler's metric are among what every trial reports (vlpet.study.reported)."""
+    wanted = {f"objectives.{name}": name for name in spec.objectives}
+    if spec.scheduler.metric is not None:
+        wanted["scheduler.metric"] = spec.scheduler.metric
+    for where, name in wanted.items():
+        if unreported(config, [name]):
+            fail(where, f"no trial reports {name!r}, so the study would stop at its first evaluation; trials of "
+                 f"task {config.task} report: {describe(config)} (test_* metrics never reach the searcher)")
+
+
+def check_local_data(spec: StudySpec, num_cpus: int | None = None) -> None:
+    """Every ``data_dir`` the study's trials can use exists on this machine and holds its tasks' annotations, and
+    one trial fits this machine (``num_cpus``: the embedded Ray's CPUs, default all). For studies whose trials
+    train here (``vlpet validate``, ``vlpet run`` without ``--address``); a cluster's nodes may differ."""
+    check_local_resources(spec, num_cpus)
     places = {"trial": spec.trial, "smoke.trial": spec.smoke.trial,
               **{f"arms.{name}": keys for name, keys in spec.arms.items()}}
     found = [(f"{where}.data_dir", keys.get("data_dir")) for where, keys in places.items()]
@@ -196,6 +231,45 @@ def check_local_data(spec: StudySpec) -> None:
             fail(where, f"directory {show(value)} does not exist on this machine, where these trials would train "
                  "(for a cluster whose nodes hold the data: vlpet validate --cluster, vlpet run --address, "
                  "vlpet submit)")
+        _check_task_files(spec, where, value)
+
+
+def _check_task_files(spec: StudySpec, where: str, data_dir: Any) -> None:
+    """The annotations of each task a trial with this ``data_dir`` trains exist under it."""
+    if not isinstance(data_dir, str) or data_dir.lower() in ("none", "null"):
+        return
+    domain = spec.search_space.get("task")
+    written = [keys.get("task") or spec.trial.get("task") for keys in (spec.trial, *spec.arms.values())]
+    written += list(domain.values) if domain else []
+    tasks = {task.strip() for value in written for task in str(value or TrialConfig().task).split(",")}
+    for task in sorted(tasks - {""}):
+        path = get_task(task).annotations(data_dir)
+        if not path.exists():
+            fail(where, f"directory {show(data_dir)} has no {path.relative_to(data_dir)} for task {task!r} "
+                 "(the VL-Adapter datasets/ layout, data_formats.md), so every trial would fail")
+
+
+def check_local_resources(spec: StudySpec, num_cpus: int | None = None) -> None:
+    """One trial's CPUs and GPUs fit the embedded Ray on this machine (else Ray waits for them for ever)."""
+    res = spec.resources
+    cpus = num_cpus or os.cpu_count() or 1
+    need = res.workers * res.cpus_per_worker + (TRIAL_DRIVER_CPU if res.workers > 1 else 0)
+    hint = "lower resources, or run on a cluster that has them (vlpet validate --cluster, vlpet run --address)"
+    if need > cpus:
+        fail("resources", f"one trial needs {need:g} CPUs ({res.workers} worker(s) x cpus_per_worker "
+             f"{res.cpus_per_worker:g}), more than the {cpus} the embedded Ray has on this machine; {hint}")
+    if res.gpus_per_worker > 0:
+        gpus = local_gpus()
+        if res.workers * res.gpus_per_worker > gpus:
+            fail("resources", f"one trial needs {res.workers * res.gpus_per_worker:g} GPUs ({res.workers} worker(s) "
+                 f"x gpus_per_worker {res.gpus_per_worker:g}), but this machine has {gpus}; {hint}")
+
+
+def local_gpus() -> int:
+    """CUDA devices this process can use (CUDA_VISIBLE_DEVICES respected), as the embedded Ray would see them."""
+    import torch
+
+    return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
 
 
 def load_study(path: str | os.PathLike, smoke: bool = False, text: str | None = None) -> StudySpec:
