@@ -3,14 +3,13 @@ mean, and go on or stop together; failed seeds, restarts, resumed studies and th
 
 from __future__ import annotations
 
-import pickle
-
 import pytest
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 
 from vlpet.study.seed_groups import rung_milestones
-from vlpet.study.seed_scheduler import SchedulerState, SeedGroupScheduler
+from vlpet.study.recovery import Member
+from vlpet.study.seed_scheduler import SeedGroupScheduler
 
 CONTINUE, PAUSE, STOP = TrialScheduler.CONTINUE, TrialScheduler.PAUSE, TrialScheduler.STOP
 
@@ -157,21 +156,47 @@ def test_min_mode_keeps_the_lower_mean():
     assert sched.on_trial_result(tune, b, {"loss": 2.0, "step": 10}) == STOP
 
 
+def _replayed(members, history, seeds: int = 2):
+    """A resumed study's scheduler: new, then given the store's members and evaluations (metric set by Tune)."""
+    sched = SeedGroupScheduler(seeds=seeds, grace_period=1, reduction_factor=2, max_t=100)
+    sched.replay(members, history)
+    sched.set_search_properties("metric", "max")
+    return sched, FakeController(sched)
+
+
 def test_a_resumed_study_keeps_waiting_seeds_paused_and_stopped_groups_stopped():
-    sched, tune = scheduler()
-    a1, a2 = tune.add("a1", 1, g="a"), tune.add("a2", 2, g="a")
-    assert tune.report(a1, 10, 50.0) == PAUSE
-    c1 = tune.add("c1", 1, g="c")
-    state = pickle.loads(pickle.dumps(SchedulerState(sched).get_state()))
-    # Tune re-creates the scheduler as it began, restores the callback state, then re-adds every unfinished trial
-    # as PENDING.
-    resumed, new_tune = scheduler()
-    SchedulerState(resumed).set_state(state)
-    restored = [new_tune.add(t.trial_id, t.config["seed"], g=t.config["g"]) for t in (a1, a2, c1)]
-    assert [t.status for t in restored] == [Trial.PAUSED, Trial.PENDING, Trial.PENDING]
-    assert resumed.choose_trial_to_run(new_tune).trial_id == "a2"
-    assert new_tune.report(restored[1], 10, 50.0) == CONTINUE
-    assert resumed.choose_trial_to_run(new_tune) is restored[0]
+    # Before the driver died: a1 reported rung 0 and waited for a2, which had not started; group b's seeds both
+    # reported below a's mean and b was stopped. The replayed scheduler knows all of that from the store alone.
+    members = [Member("a1", {"g": "a", "seed": 1}, ended=False, failed=False),
+               Member("b1", {"g": "b", "seed": 1}, ended=True, failed=False),
+               Member("b2", {"g": "b", "seed": 2}, ended=False, failed=False)]
+    history = [{"trial_id": "a1", "step": 10, "metric": 50.0}]
+    sched, tune = _replayed(members, history)
+    assert sched.book.waiting("a1") and not sched.book.group_of("b1").stopped
+    # Resumed seeds are new Tune trials that keep their stored ids (_trial_id in their config).
+    a1 = tune.add("t1", 1, g="a", _trial_id="a1")
+    a2 = tune.add("t2", 2, g="a")
+    assert [a1.status, a2.status] == [Trial.PAUSED, Trial.PENDING]
+    assert sched.choose_trial_to_run(tune) is a2
+    assert tune.report(a2, 10, 50.0) == CONTINUE
+    assert sched.choose_trial_to_run(tune) is a1
+    assert sched.book.members["a1"].evaluations == 1      # its stored evaluation counts; a repeat of it does not
+    assert tune.report(a1, 10, 50.0) == CONTINUE and sched.book.members["a1"].evaluations == 1
+
+
+def test_replay_repeats_the_stop_decisions_the_study_made():
+    members = [Member(t, {"g": t[0], "seed": int(t[1])}, ended=t[0] == "b", failed=False)
+               for t in ("a1", "a2", "b1", "b2")]
+    history = [{"trial_id": t, "step": 10, "metric": v} for t, v in (("a1", 50.0), ("a2", 50.0), ("b1", 10.0),
+                                                                   ("b2", 10.0))]
+    sched, tune = _replayed(members, history)
+    assert sched.book.group_of("b1").stopped and not sched.book.group_of("a1").stopped
+    assert sched.num_stopped == 1
+    again = tune.add("t9", 2, g="b", _trial_id="b2")        # a stopped group's seed that comes back is held
+    assert again.status == Trial.PAUSED
+    sched.choose_trial_to_run(tune)
+    assert again.status == Trial.TERMINATED
+    assert sched.book.members["b2"].live is False
 
 
 def test_without_a_metric_and_mode_it_says_what_to_set():

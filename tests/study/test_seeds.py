@@ -1,6 +1,5 @@
 """SeedRepeater: one Tune trial per seed, the seed mean told to the real OptunaSearch, repeats not retrained."""
 
-import pickle
 
 import optuna
 import pytest
@@ -89,11 +88,3 @@ def test_a_seed_ended_without_a_result_counts_with_the_last_result_it_reported()
     assert trial.values == [15.0, 2.0] and not repeater.last_results
 
 
-def test_a_repeater_pickled_before_last_results_existed_still_works():
-    repeater = SeedRepeater(GridSearcher([{"g": "a"}]), seeds=[1], objectives=["metric"])
-    old = pickle.loads(pickle.dumps(repeater))
-    del old.__dict__["last_results"]
-    revived = pickle.loads(pickle.dumps(old))
-    revived.suggest("a")
-    revived.on_trial_result("a", {"metric": 1.0})
-    assert revived.last_results == {"a": {"metric": 1.0}}

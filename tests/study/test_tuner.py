@@ -7,12 +7,11 @@ from pathlib import Path
 import optuna
 import ray
 import ray.tune
-from ray import cloudpickle
 from ray.tune.schedulers import FIFOScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from vlpet.study.ledger import StudyLedger
-from vlpet.study.seed_scheduler import SchedulerState, SeedGroupScheduler
+from vlpet.study.seed_scheduler import SeedGroupScheduler
 from vlpet.study.seeds import GridSearcher, SeedRepeater
 from vlpet.study.spec import parse_study
 from vlpet.study.tuner import TUNE_NAME, build_tuner, concurrent_trials
@@ -50,8 +49,7 @@ def test_a_grid_study_builds_without_a_running_ray(tmp_path):
     assert (scheduler._max_t, scheduler.book.milestones, scheduler.book.seeds) == (7, [1, 3], 2)
     assert (run_config.name, run_config.storage_path, run_config.verbose) == (TUNE_NAME, study_dir, 0)
     assert run_config.failure_config.max_failures == 3 and run_config.checkpoint_config.num_to_keep == 2
-    assert [type(c) for c in run_config.callbacks] == [StudyLedger, SchedulerState]
-    assert run_config.callbacks[1].scheduler is scheduler
+    assert [type(c) for c in run_config.callbacks] == [StudyLedger]
 
 
 def test_an_optuna_study_keeps_its_optuna_study_in_the_study_directory(tmp_path):
@@ -65,14 +63,6 @@ def test_an_optuna_study_keeps_its_optuna_study_in_the_study_directory(tmp_path)
     assert search.metric == ["metric", "trainable_pct"] and search.mode == ["max", "min"]
     assert optuna.get_all_study_names(f"sqlite:///{study_dir}/optuna.db") == ["plan-1"]
     assert tune_config.num_samples == 3 * 2 and isinstance(tune_config.scheduler, FIFOScheduler)
-
-
-def test_tune_pickles_the_scheduler_and_its_state_callback_as_one_object(tmp_path):
-    # Tuner.restore re-creates both from tuner.pkl (one pickle of the tuner's state): the callback that restores
-    # the scheduler's bookkeeping must hold the scheduler Tune runs.
-    tuner = build_tuner(study(tmp_path), str(tmp_path / "plan"), verbose=0)
-    state = cloudpickle.loads(cloudpickle.dumps(tuner._local_tuner.__getstate__()))
-    assert state["_run_config"].callbacks[1].scheduler is state["_tune_config"].scheduler
 
 
 def test_under_grouped_early_stopping_every_seed_of_a_configuration_can_be_live():

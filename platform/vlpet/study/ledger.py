@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ray.tune import Callback
 
+from vlpet.study.seed_scheduler import member_id
 from vlpet.study.store import StudyStore, TrialStatus
 
 
@@ -18,16 +19,16 @@ class StudyLedger(Callback):
         self.study_dir = study_dir
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        store = StudyStore(self.study_dir)
-        if store.status_of(trial.trial_id) in (TrialStatus.ERROR, TrialStatus.TERMINATED):
+        store, trial_id = StudyStore(self.study_dir), member_id(trial)   # a resumed seed keeps its stored id
+        if store.status_of(trial_id) in (TrialStatus.ERROR, TrialStatus.TERMINATED):
             return
-        rows = store.evaluations(trial.trial_id)
+        rows = store.evaluations(trial_id)
         if rows and rows[-1].get("finished"):
-            store.mark_finished(trial.trial_id)
+            store.mark_finished(trial_id)
         else:
-            store.mark_stopped(trial.trial_id)
+            store.mark_stopped(trial_id)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         error = trial.get_error()
         message = str(error).strip().splitlines()[-1] if error else "the trial failed (see the Tune trial's error.txt)"
-        StudyStore(self.study_dir).mark_failed(trial.trial_id, message)
+        StudyStore(self.study_dir).mark_failed(member_id(trial), message)

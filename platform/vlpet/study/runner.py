@@ -4,10 +4,14 @@ Study directory (the spec's ``storage``)::
 
     study.json      the validated study (its YAML mapping, smoke flag, Optuna study name): what resume reads
     optuna.db       the Optuna study (sqlite; ``optuna-dashboard sqlite:///.../optuna.db``)
-    tune/           Ray Tune's experiment (trial dirs, Tune checkpoints, searcher state)
+    tune/           Ray Tune's experiment (trial dirs, Tune checkpoints; its own state files are never read back)
     train/          Ray Train runs of multi-worker trials
     results/, trials/   the study's own durable evaluations and trial statuses (vlpet.study.store)
     report/         tables, Pareto plot and report page (vlpet.analysis; written by vlpet run/resume/report)
+    .vlpet.lock     held by the one vlpet run/resume writing the study (vlpet.study.lock)
+
+Resuming reads only what vlpet wrote in plain formats (vlpet.study.recovery): nothing from the directory is
+unpickled, so a study directory from a shared disk or a bucket cannot run code on the machine that resumes it.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from typing import Any, Callable
 
 from vlpet.errors import ConfigError
 from vlpet.study.connection import connect_ray
+from vlpet.study.lock import StudyLock
+from vlpet.study.recovery import INTERRUPTED, recovery_plan, repair_optuna
 from vlpet.study.spec import StudySpec, parse_study
 from vlpet.study.store import SPEC_FILE, StudyRecord, StudyStore, TrialStatus, is_uri
-from vlpet.study.tuner import build_tuner, new_optuna_study_name, restore_tuner
+from vlpet.study.tuner import build_tuner, new_optuna_study_name, optuna_storage_url, trials_left
 
 OnConnected = Callable[[str | None], None]      # told the Ray dashboard URL once connected, before trials start
 
@@ -54,21 +60,36 @@ def saved_study(study_dir: str) -> StudySpec:
 
 def run_study(spec: StudySpec, address: str | None = None, verbose: int = 1, num_cpus: int | None = None,
               on_connected: OnConnected | None = None) -> StudyOutcome:
-    """Start ``spec`` from scratch in its storage directory (refuses a directory that already holds a study):
-    record the study, connect to Ray (``address``, else an embedded local Ray), build the Tuner, fit it."""
+    """Start ``spec`` from scratch in its storage directory (refuses a directory that already holds a study, or
+    one another vlpet process writes): record the study, connect to Ray (``address``, else an embedded local
+    Ray), build the Tuner, fit it."""
     study_dir = study_dir_of(spec)
-    optuna_study = _record_new_study(spec, study_dir)
-    dashboard = _connect(address, num_cpus, on_connected)
-    return _fit(build_tuner(spec, study_dir, optuna_study=optuna_study, verbose=verbose), study_dir, dashboard)
+    with StudyLock(study_dir, "run"):
+        optuna_study = _record_new_study(spec, study_dir)
+        dashboard = _connect(address, num_cpus, on_connected)
+        return _fit(build_tuner(spec, study_dir, optuna_study=optuna_study, verbose=verbose), study_dir, dashboard)
 
 
 def resume_study(study_dir: str, address: str | None = None, verbose: int = 1, num_cpus: int | None = None,
                  on_connected: OnConnected | None = None) -> StudyOutcome:
-    """Continue a study whose driver died: finished trials are kept, unfinished ones resume from checkpoints."""
+    """Continue a study whose driver died, from the study's own store (vlpet.study.recovery): configurations
+    whose seeds all ended are kept and told to the searcher; every seed that had not ended continues under its
+    trial id from its newest checkpoint; the scheduler replays the stored evaluations; the search goes on until
+    the study's budget of configurations is spent. Nothing in the directory is unpickled."""
     study_dir = study_dir if is_uri(study_dir) else os.path.abspath(study_dir)
-    spec = saved_study(study_dir)
-    dashboard = _connect(address, num_cpus, on_connected)
-    return _fit(restore_tuner(spec, study_dir), study_dir, dashboard)
+    with StudyLock(study_dir, "resume"):
+        spec = saved_study(study_dir)
+        record = StudyStore(study_dir).read_study()
+        plan = recovery_plan(spec, study_dir)
+        _mark_interrupted(StudyStore(study_dir))
+        if trials_left(spec, plan) == 0:
+            store = StudyStore(study_dir)
+            return StudyOutcome(study_dir=study_dir, wall_s=0.0, trials=store.statuses())
+        if spec.algorithm != "grid" and record.optuna_study_name:
+            repair_optuna(optuna_storage_url(spec, study_dir), record.optuna_study_name)
+        dashboard = _connect(address, num_cpus, on_connected)
+        return _fit(build_tuner(spec, study_dir, optuna_study=record.optuna_study_name or new_optuna_study_name(spec),
+                                verbose=verbose, recovery=plan), study_dir, dashboard)
 
 
 def _record_new_study(spec: StudySpec, study_dir: str) -> str:
@@ -106,10 +127,15 @@ def _fit(tuner, study_dir: str, dashboard: str | None) -> StudyOutcome:
 
 
 def _close_dangling(store: StudyStore) -> None:
-    """Trials still RUNNING once Tune is done were cut off: by the time budget, or by a driver that died after
-    they started but before Tune's next experiment snapshot (a resumed study then runs that configuration and
-    seed again as a new trial). They are recorded as STOPPED, never left RUNNING."""
+    """Trials still RUNNING once Tune is done were cut off (by the time budget, or a run that was interrupted).
+    They are recorded as STOPPED, never left RUNNING; ``vlpet resume`` continues them."""
+    _mark_interrupted(store)
+
+
+def _mark_interrupted(store: StudyStore) -> None:
+    """Record every trial that did not end as STOPPED with the ``interrupted`` reason (a resumed study continues
+    each of them from its checkpoint)."""
     for record in store.statuses():
         if not TrialStatus(record["status"]).ended:
             store.mark_stopped(record["trial_id"],
-                               "interrupted: not completed by the study run (driver died or time budget ended)")
+                               f"{INTERRUPTED}: not completed by the study run (driver died or time budget ended)")

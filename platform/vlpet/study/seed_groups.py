@@ -7,8 +7,8 @@ group has recorded it. The group is then judged on its seed mean against the mea
 rung (ASHA's asynchronous cut-off: it goes on unless its mean is below the (1 − 1/η) quantile of theirs), and goes
 on or stops as a whole. A seed that fails leaves its group, which is decided on the seeds that remain.
 
-Plain Python objects only (trials are known by id, never as Ray objects), so the whole state pickles and travels
-with Tune's experiment snapshots (see :class:`vlpet.study.seed_scheduler.SchedulerState`).
+Plain Python objects only (trials are known by id, never as Ray objects); a resumed study rebuilds them by
+replaying its stored evaluations (:meth:`vlpet.study.seed_scheduler.SeedGroupScheduler.replay`).
 """
 
 from __future__ import annotations
@@ -78,7 +78,8 @@ class SeedGroups:
                 member.live, member.failed = True, False
             return member
         seed = config.get("seed")
-        key = config_key(dict(config))
+        # vlpet's private keys (a resumed seed's stored id and checkpoint) are not part of the configuration
+        key = config_key({k: v for k, v in config.items() if not str(k).startswith("_")})
         index = next((i for i, g in enumerate(self.groups) if g.key == key and len(g.members) < g.expected
                       and seed not in g.members.values()), None)
         if index is None:

@@ -21,16 +21,16 @@ one too). So every configuration that finishes has all its seeds, and one that s
 * Pausing holds a slot of Tune's concurrency limit, so a group could wait for a seed the searcher may not start;
   the study's tuner therefore allows at least as many live trials as there are seeds (vlpet.study.tuner), and a
   group whose seeds have all started always progresses.
-* Tune re-creates the scheduler as the study began when a study is resumed; :class:`SchedulerState`, a Tune
-  callback, saves this scheduler's bookkeeping with every experiment snapshot and restores it.
+* A resumed study (vlpet.study.recovery) starts a new scheduler and :meth:`SeedGroupScheduler.replay` the
+  store's evaluations into it, so rung decisions and waiting seeds come back without reading a saved state. A
+  resumed seed is a new Tune trial that keeps its stored trial id (``_trial_id`` in its config): the scheduler
+  knows every trial by that id.
 """
 
 from __future__ import annotations
 
-import pickle
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
-from ray.tune import Callback
 from ray.tune.experiment import Trial
 from ray.tune.schedulers.trial_scheduler import TrialScheduler
 
@@ -38,6 +38,13 @@ from vlpet.study.seed_groups import CONTINUE, STOP, SeedGroups, rung_milestones
 
 if TYPE_CHECKING:
     from ray.tune.execution.tune_controller import TuneController
+
+    from vlpet.study.recovery import Member
+
+
+def member_id(trial: Trial) -> str:
+    """The id a trial is known by: its stored trial id when it resumes one (vlpet.study.recovery), else Tune's."""
+    return str((trial.config or {}).get("_trial_id") or trial.trial_id)
 
 
 class SeedGroupScheduler(TrialScheduler):
@@ -55,11 +62,13 @@ class SeedGroupScheduler(TrialScheduler):
         self.book = SeedGroups(seeds, rung_milestones(grace_period, reduction_factor, max_t), reduction_factor)
         self.num_stopped = 0
         self._errored: set[str] = set()         # trials Tune may requeue right after their error
+        self._replay: tuple[list[Member], list[dict[str, Any]]] | None = None
 
     def set_search_properties(self, metric: str | None, mode: str | None, **spec) -> bool:
         if (self._metric and metric) or (self._mode and mode):
             return False
         self._metric, self._mode = self._metric or metric, self._mode or mode
+        self._apply_replay()
         return True
 
     @property
@@ -70,11 +79,12 @@ class SeedGroupScheduler(TrialScheduler):
         if not self._metric or self._mode not in ("max", "min"):
             raise ValueError(f"{type(self).__name__} needs a metric and a mode (max|min), got {self._metric!r} and "
                              f"{self._mode!r}: pass them to it or to tune.TuneConfig")
-        known = trial.trial_id in self.book.members
-        requeued = trial.trial_id in self._errored
-        self._errored.discard(trial.trial_id)
-        self.book.join(trial.trial_id, trial.config, live=trial.status not in (Trial.TERMINATED, Trial.ERROR))
-        if known and not requeued and trial.status == Trial.PENDING and self._held(trial.trial_id):
+        ident = member_id(trial)
+        known = ident in self.book.members
+        requeued = ident in self._errored
+        self._errored.discard(ident)
+        self.book.join(ident, trial.config, live=trial.status not in (Trial.TERMINATED, Trial.ERROR))
+        if known and not requeued and trial.status == Trial.PENDING and self._held(ident):
             # A resumed study: a seed that was waiting for its siblings (or whose group stopped) waits PAUSED
             # instead of running past its rung. Tune files the trial under this status right after this call.
             trial.set_status(Trial.PAUSED)
@@ -83,7 +93,7 @@ class SeedGroupScheduler(TrialScheduler):
         return self.book.waiting(trial_id) or self.book.group_of(trial_id).stopped
 
     def on_trial_result(self, tune_controller: TuneController, trial: Trial, result: dict) -> str:
-        trial_id = trial.trial_id
+        trial_id = member_id(trial)
         if trial_id not in self.book.members or result.get("failed") or self._metric not in result:
             return TrialScheduler.CONTINUE
         if self.book.group_of(trial_id).stopped:
@@ -121,8 +131,8 @@ class SeedGroupScheduler(TrialScheduler):
 
     def _stop_paused_seeds(self, tune_controller: TuneController, index: int, current: str | None) -> None:
         for trial in list(tune_controller.get_trials()):
-            member = self.book.members.get(trial.trial_id)
-            if member is None or member.group != index or trial.trial_id == current or not member.live:
+            member = self.book.members.get(member_id(trial))
+            if member is None or member.group != index or member_id(trial) == current or not member.live:
                 continue
             if trial.status == Trial.PAUSED or trial.is_saving:
                 self.num_stopped += 1
@@ -132,7 +142,7 @@ class SeedGroupScheduler(TrialScheduler):
         self._end(trial, failed=bool((result or {}).get("failed")))
 
     def on_trial_error(self, tune_controller: TuneController, trial: Trial) -> None:
-        self._errored.add(trial.trial_id)
+        self._errored.add(member_id(trial))
         self._end(trial, failed=True)
 
     def on_trial_remove(self, tune_controller: TuneController, trial: Trial) -> None:
@@ -141,8 +151,8 @@ class SeedGroupScheduler(TrialScheduler):
     def _end(self, trial: Trial, failed: bool) -> None:
         # The group may now be complete at its rung; it is decided on the next scheduling step, after a trial
         # that Tune retries has rejoined (on_trial_error is followed by on_trial_add then).
-        if trial.trial_id in self.book.members:
-            self.book.end(trial.trial_id, failed)
+        if member_id(trial) in self.book.members:
+            self.book.end(member_id(trial), failed)
 
     def choose_trial_to_run(self, tune_controller: TuneController) -> Trial | None:
         """Decide groups whose last waiting seed ended; stop paused seeds of stopped groups; then resume a paused
@@ -151,8 +161,8 @@ class SeedGroupScheduler(TrialScheduler):
         self._decide_waiting_groups(tune_controller)
         trials = list(tune_controller.get_trials())
         for trial in trials:
-            if trial.status == Trial.PAUSED and trial.trial_id in self.book.members \
-                    and self.book.group_of(trial.trial_id).stopped:
+            if trial.status == Trial.PAUSED and member_id(trial) in self.book.members \
+                    and self.book.group_of(member_id(trial)).stopped:
                 tune_controller.stop_trial(trial)
         paused = [t for t in trials if t.status == Trial.PAUSED and not self._waiting(t)]
         if paused:
@@ -160,11 +170,11 @@ class SeedGroupScheduler(TrialScheduler):
         pending = [t for t in trials if t.status == Trial.PENDING]
         awaited = {m.group for tid, m in self.book.members.items() if self.book.waiting(tid)}
         members = self.book.members
-        first = [t for t in pending if t.trial_id in members and members[t.trial_id].group in awaited]
+        first = [t for t in pending if member_id(t) in members and members[member_id(t)].group in awaited]
         return (first or pending or [None])[0]
 
     def _waiting(self, trial: Trial) -> bool:
-        return trial.trial_id in self.book.members and self._held(trial.trial_id)
+        return member_id(trial) in self.book.members and self._held(member_id(trial))
 
     def _decide_waiting_groups(self, tune_controller: TuneController) -> None:
         for index in sorted({m.group for tid, m in self.book.members.items() if self.book.waiting(tid)}):
@@ -175,32 +185,38 @@ class SeedGroupScheduler(TrialScheduler):
         return (f"Seed-grouped ASHA: {len(groups)} configurations, {sum(g.stopped for g in groups)} stopped, "
                 f"rungs at {[round(m, 3) for m in self.book.milestones]} evaluations")
 
-    def get_state(self) -> dict[str, Any]:
-        """The bookkeeping that changes as the study runs (the settings come from the study again)."""
-        return {"book": pickle.dumps(self.book), "num_stopped": self.num_stopped}
+    def replay(self, members: Iterable[Member], history: Iterable[dict[str, Any]]) -> None:
+        """Rebuild the bookkeeping of a resumed study from its store: ``members`` are the stored seed trials, and
+        ``history`` every stored evaluation, oldest first. Each evaluation is counted and recorded as it was, groups
+        are decided when their seeds have all reported a rung (as they were then), and the trials that ended are
+        ended; those that run again stay live (a seed that was waiting at its rung waits again). Applied once the
+        metric is known (Tune passes it from TuneConfig before the first trial)."""
+        self._replay = (list(members), list(history))
+        self._apply_replay()
 
-    def set_state(self, state: dict[str, Any]) -> None:
-        self.book, self.num_stopped = pickle.loads(state["book"]), state["num_stopped"]
-
-    def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as handle:
-            pickle.dump(self.get_state(), handle)
-
-    def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as handle:
-            self.set_state(pickle.load(handle))
-
-
-class SchedulerState(Callback):
-    """Saves a :class:`SeedGroupScheduler`'s bookkeeping with each Tune experiment snapshot and restores it when
-    the study resumes: Tune itself re-creates the scheduler as it was when the study began (from tuner.pkl, which
-    pickles the scheduler and this callback together, so they stay one object)."""
-
-    def __init__(self, scheduler: SeedGroupScheduler):
-        self.scheduler = scheduler
-
-    def get_state(self) -> dict[str, Any]:
-        return self.scheduler.get_state()
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        self.scheduler.set_state(state)
+    def _apply_replay(self) -> None:
+        if self._replay is None or not self._metric or self._mode not in ("max", "min"):
+            return
+        members, history = self._replay
+        self._replay = None
+        for member in members:
+            self.book.join(member.trial_id, member.config, live=True)
+        for row in history:
+            trial_id = str(row.get("trial_id"))
+            value = row.get(self._metric)
+            if trial_id not in self.book.members or not isinstance(value, (int, float)):
+                continue
+            count = self.book.count(trial_id, row)
+            if count is None or count >= self._max_t:
+                continue
+            self.book.record(trial_id, self._sign * float(value))
+            if self.book.waiting(trial_id):
+                decision = last = self.book.decide(self.book.members[trial_id].group)
+                while last == CONTINUE:
+                    last = self.book.decide(self.book.members[trial_id].group)
+                    decision = last or decision
+                if decision == STOP:
+                    self.num_stopped += 1
+        for member in members:
+            if member.ended:
+                self.book.end(member.trial_id, member.failed)

@@ -5,7 +5,10 @@ as separate Tune trials, and the wrapped searcher is told the seed mean of every
 that configuration have ended (a configuration whose seeds all failed is told as an error). A seed that Tune ends
 without a result (a paused seed stopped with its group by :class:`vlpet.study.seed_scheduler.SeedGroupScheduler`)
 counts with the last result it reported. A configuration drawn again after it finished is answered from its known
-result instead of being trained twice.
+result instead of being trained twice. A resumed study hands it a :class:`vlpet.study.recovery.RecoveryPlan`:
+the seed means of the configurations that ended are known from the start, and an open configuration, once the
+searcher suggests it again, runs only its seeds that had not ended, each under its stored trial id and from its
+checkpoint.
 :class:`GridSearcher` is the searcher of grid studies: it hands out the grid points in order.
 """
 
@@ -14,10 +17,11 @@ from __future__ import annotations
 import copy
 import json
 import math
-import pickle
 from typing import Any
 
 from ray.tune.search import Searcher
+
+from vlpet.study.recovery import RecoveryPlan, SeedRun, configuration_id
 
 
 class GridSearcher(Searcher):
@@ -40,54 +44,67 @@ class GridSearcher(Searcher):
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         pass
 
+    # Tune saves the searcher with its experiment snapshots; vlpet never reads them back (a resumed study is
+    # rebuilt from the store, vlpet.study.recovery), so the state is written as JSON and never restored.
     def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as handle:
-            pickle.dump({"points": self.points, "next_index": self.next_index}, handle)
+        with open(checkpoint_path, "w", encoding="utf-8") as handle:
+            json.dump({"points": self.points, "next_index": self.next_index}, handle, default=str)
 
     def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as handle:
-            self.__dict__.update(pickle.load(handle))
+        raise NotImplementedError("vlpet resumes studies from its own store, not from Tune's searcher state")
 
 
 # What SeedRepeater.get_state saves: its own bookkeeping (Tune saves the wrapped searcher itself).
 _STATE_KEYS = ("groups", "trial_group", "open_group", "seeds", "known", "aliases", "running", "waiting",
-               "last_results")
+               "last_results", "resumable")
 
 
 class SeedRepeater(Searcher):
     """Runs every suggested configuration once per seed; the inner searcher sees one trial per configuration."""
 
-    def __init__(self, searcher: Searcher, seeds: list[int], objectives: list[str]):
+    def __init__(self, searcher: Searcher, seeds: list[int], objectives: list[str],
+                 recovery: RecoveryPlan | None = None):
         super().__init__(metric=None, mode=None)
         self.searcher, self.seeds, self.objectives = searcher, list(seeds), list(objectives)
-        self.groups: dict[str, dict[str, Any]] = {}      # group id -> {"config", "trials": {trial_id: result}}
+        # group id -> {"config", "todo": [SeedRun still to hand out], "trials": {trial_id: result}}
+        self.groups: dict[str, dict[str, Any]] = {}
         self.trial_group: dict[str, str] = {}
         self.open_group: str | None = None
-        self.known: dict[str, dict[str, float]] = {}     # finished configuration -> its seed mean ({} = failed)
+        # finished configuration -> its seed mean ({} = failed)
+        self.known: dict[str, dict[str, float]] = dict(recovery.decided) if recovery else {}
+        self.resumable = dict(recovery.open) if recovery else {}   # open configuration of a resumed study
         self.aliases: dict[str, str] = {}                # group id -> the inner searcher's id for it
         self.running: set[str] = set()                   # configurations being trained now
         self.waiting: dict[str, list[str]] = {}          # running configuration -> repeats drawn meanwhile
         self.last_results: dict[str, dict[str, Any]] = {}  # running trial -> the objectives it last reported
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        # a repeater pickled by an older vlpet (a study resumed across versions) has no last_results
-        self.__dict__.update({"last_results": {}, **state})
 
     def set_search_properties(self, metric, mode, config, **spec) -> bool:
         return self.searcher.set_search_properties(metric, mode, config, **spec)
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         group = self.groups.get(self.open_group) if self.open_group else None
-        if group is None or len(group["trials"]) >= len(self.seeds):
+        if group is None or not group["todo"]:
             config = self._new_configuration(trial_id)
             if config is None or config == Searcher.FINISHED:
                 return config
             self.open_group = trial_id
-            group = self.groups[trial_id] = {"config": dict(config), "trials": {}}
-        seed = self.seeds[len(group["trials"])]
+            group = self.groups[trial_id] = self._new_group(config)
+        run: SeedRun = group["todo"].pop(0)
         group["trials"][trial_id] = None
         self.trial_group[trial_id] = self.open_group
-        return {**group["config"], "seed": seed}
+        if run.result:                      # a resumed seed stopped before it reports counts with its last result
+            self.last_results[trial_id] = dict(run.result)
+        return {**group["config"], **run.tune_keys()}
+
+    def _new_group(self, config: dict[str, Any]) -> dict[str, Any]:
+        """A configuration's seeds: all of them, or for an open configuration of a resumed study, those that had
+        not ended (the ended ones count with their stored results)."""
+        resumed = self.resumable.pop(configuration_id(config), None)
+        if resumed is None:
+            return {"config": dict(config), "todo": [SeedRun(seed=s) for s in self.seeds], "trials": {}}
+        ended = {f"stored:{run.trial_id}": {"result": None if run.failed else dict(run.result or {}), "done": True}
+                 for run in resumed.seeds if run.ended}
+        return {"config": dict(config), "todo": resumed.to_run, "trials": ended}
 
     def _new_configuration(self, trial_id: str, max_repeats: int = 50):
         """The inner searcher's next configuration that has not run yet. A repeat of a finished configuration
@@ -100,6 +117,11 @@ class SeedRepeater(Searcher):
                 return config
             config_id = _config_id(config)
             known = self.known.get(config_id)
+            if config_id in self.resumable:                      # an open configuration of a resumed study
+                if ask_id != trial_id:
+                    self.aliases[trial_id] = ask_id
+                self.running.add(config_id)
+                return config
             running = config_id in self.running and attempt < max_repeats - 1
             if running:                                          # told when the running one ends
                 self.waiting.setdefault(config_id, []).append(ask_id)
@@ -145,7 +167,7 @@ class SeedRepeater(Searcher):
 
 
 def _config_id(config: dict[str, Any]) -> str:
-    return json.dumps(config, sort_keys=True, default=str)
+    return configuration_id(config)
 
 
 def _finite(value: Any) -> bool:

@@ -42,29 +42,38 @@ def make_trial_function(spec: StudySpec, study_dir: str) -> Callable[[dict], Non
         import ray.tune
 
         payload = begin_trial(spec, study_dir, ray.tune.get_context().get_trial_id(), tune_config, driver_dir)
+        trial_id = payload.trial_id
         if spec.resources.workers <= 1:
             train_per_trial(payload)
         else:
             _fit_train_run(spec, payload)
-        if StudyStore(study_dir).status_of(payload.trial_id) is TrialStatus.ERROR:
+        if StudyStore(study_dir).status_of(trial_id) is TrialStatus.ERROR:
             # Tune and the searcher need a last result: the objectives as NaN mark the trial as failed.
             ray.tune.report({**{key: float("nan") for key in spec.objectives}, "failed": True})
 
     return study_trial
 
 
-def begin_trial(spec: StudySpec, study_dir: str, trial_id: str, tune_config: dict[str, Any],
+def begin_trial(spec: StudySpec, study_dir: str, tune_trial_id: str, tune_config: dict[str, Any],
                 driver_dir: str) -> TrialPayload:
-    """Record the trial as RUNNING (again, for a restarted trial) and fix what its workers need."""
-    sampled = {k: v for k, v in tune_config.items() if k != "seed"}
+    """Record the trial as RUNNING (again, for a restarted trial) and fix what its workers need. A seed of a
+    resumed study keeps its stored trial id (``_trial_id``) and continues from ``_resume_from`` (see
+    vlpet.study.recovery); the Tune trials that ran it are listed in its record (``tune_trials``), which is how
+    a later resume finds their checkpoints."""
+    sampled = {k: v for k, v in tune_config.items() if k != "seed" and not k.startswith("_")}
     seed = int(tune_config["seed"])
+    trial_id = str(tune_config.get("_trial_id") or tune_trial_id)
     config = trial_config_for(spec, sampled, seed, base_dir=driver_dir)
-    record = StudyStore(study_dir).mark_running(
+    store = StudyStore(study_dir)
+    tune_trials = list((store.status(trial_id) or {}).get("tune_trials") or [])
+    record = store.mark_running(
         trial_id, config=config.to_dict(), sampled=decode(spec, sampled), config_key=config_key(sampled),
-        seed=seed, resources=spec.resources.to_dict())
+        seed=seed, resources=spec.resources.to_dict(),
+        tune_trials=tune_trials + ([tune_trial_id] if tune_trial_id not in tune_trials else []))
     return TrialPayload(config=config, trial_id=trial_id, study=spec.name, study_dir=study_dir,
                         sampled=record["sampled"], config_key=record["config_key"], started=record["started"],
-                        cpus_per_worker=float(spec.resources.cpus_per_worker))
+                        cpus_per_worker=float(spec.resources.cpus_per_worker),
+                        resume_from=tune_config.get("_resume_from"))
 
 
 def _fit_train_run(spec: StudySpec, payload: TrialPayload) -> None:

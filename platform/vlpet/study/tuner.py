@@ -1,10 +1,12 @@
-"""The study as Ray Tune objects: :func:`build_tuner` (a new study) and :func:`restore_tuner` (a resumed one).
+"""The study as Ray Tune objects: :func:`build_tuner`, for a new study or (given its recovery plan) a resumed one.
 
 Building needs no running Ray (it starts when the Tuner fits): the search space lives in the searcher (Optuna's
 define-by-run space, or the grid points), wrapped so that every configuration runs once per seed; the
 scheduler is seed-grouped ASHA (a configuration's seeds are promoted or stopped together, vlpet.study.seed_scheduler)
-or FIFO; the run config puts Tune's experiment under ``STUDY_DIR/tune`` with the study's ledger (and the
-scheduler's state) as its callbacks.
+or FIFO; the run config puts Tune's experiment under ``STUDY_DIR/tune`` with the study's ledger as its callback.
+
+A resumed study is a new Tuner built from the study's own store (vlpet.study.recovery): Tune's ``Tuner.restore``
+is never used, because it unpickles ``tuner.pkl`` and the searcher state from the study directory.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ import uuid
 
 import ray.tune
 
-from vlpet.errors import ConfigError
 from vlpet.study.ledger import StudyLedger
-from vlpet.study.seed_scheduler import SchedulerState, SeedGroupScheduler
+from vlpet.study.recovery import RecoveryPlan, configuration_id
+from vlpet.study.seed_scheduler import SeedGroupScheduler
 from vlpet.study.seeds import GridSearcher, SeedRepeater
 from vlpet.study.space import encode_point, grid_points, optuna_space
 from vlpet.study.spec import StudySpec
@@ -32,32 +34,30 @@ def new_optuna_study_name(spec: StudySpec) -> str:
     return f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
 
 
-def build_tuner(spec: StudySpec, study_dir: str, optuna_study: str | None = None, verbose: int = 1) -> ray.tune.Tuner:
+def build_tuner(spec: StudySpec, study_dir: str, optuna_study: str | None = None, verbose: int = 1,
+                recovery: RecoveryPlan | None = None) -> ray.tune.Tuner:
     """The Tuner of ``spec`` stored in ``study_dir`` (a path or URI). Needs no running Ray; creates the Optuna
-    sqlite database of ``optuna_study`` (default: a new unique name) for Optuna studies."""
+    sqlite database of ``optuna_study`` (default: a new unique name) for Optuna studies. With ``recovery`` (a
+    resumed study) it runs only what the store says is left, and its scheduler replays the stored evaluations."""
     scheduler = _scheduler(spec)
+    if recovery is not None and isinstance(scheduler, SeedGroupScheduler):
+        scheduler.replay(recovery.members, recovery.history)
     return ray.tune.Tuner(
         _trainable(spec, study_dir),
-        tune_config=tune_config(spec, study_dir, optuna_study or new_optuna_study_name(spec), scheduler),
-        run_config=run_config(spec, study_dir, verbose, scheduler))
+        tune_config=tune_config(spec, study_dir, optuna_study or new_optuna_study_name(spec), scheduler, recovery),
+        run_config=run_config(spec, study_dir, verbose))
 
 
-def restore_tuner(spec: StudySpec, study_dir: str) -> ray.tune.Tuner:
-    """The Tuner of a study whose driver died: finished trials are kept, unfinished and errored ones resume.
-    Tune restores the study's own searcher, scheduler and callbacks (a study begun with plain per-seed ASHA
-    resumes with it)."""
-    tune_path = study_dir.rstrip("/") + "/" + TUNE_NAME
-    if not ray.tune.Tuner.can_restore(tune_path):
-        raise ConfigError(f"{study_dir} holds no resumable Tune experiment under {TUNE_NAME}/ "
-                          f"(the driver died before the first trial started): start it again with vlpet run")
-    return ray.tune.Tuner.restore(tune_path, trainable=_trainable(spec, study_dir), resume_unfinished=True,
-                                  resume_errored=True)
+def trials_left(spec: StudySpec, recovery: RecoveryPlan) -> int:
+    """How many Tune trials a resumed study still runs (0: it is complete)."""
+    return _searcher(spec, "", "", recovery, build=False)[1]
 
 
-def tune_config(spec: StudySpec, study_dir: str, optuna_study: str, scheduler=None) -> ray.tune.TuneConfig:
+def tune_config(spec: StudySpec, study_dir: str, optuna_study: str, scheduler=None,
+                recovery: RecoveryPlan | None = None) -> ray.tune.TuneConfig:
     """Searcher, scheduler (default: the study's) and trial counts; early stopping watches the study's primary
     metric."""
-    search, num_samples = _searcher(spec, study_dir, optuna_study)
+    search, num_samples = _searcher(spec, study_dir, optuna_study, recovery)
     metric, mode = spec.primary_metric
     return ray.tune.TuneConfig(search_alg=search, scheduler=scheduler or _scheduler(spec), num_samples=num_samples,
                                metric=metric, mode=mode, max_concurrent_trials=concurrent_trials(spec),
@@ -79,29 +79,43 @@ def concurrent_trials(spec: StudySpec) -> int:
     return spec.max_concurrent
 
 
-def run_config(spec: StudySpec, study_dir: str, verbose: int = 1, scheduler=None) -> ray.tune.RunConfig:
-    """Storage, retries, checkpoints kept, and the callbacks: the study's ledger, and the state of a
-    seed-grouped scheduler (saved with each experiment snapshot, restored on resume)."""
-    state = [SchedulerState(scheduler)] if isinstance(scheduler, SeedGroupScheduler) else []
+def run_config(spec: StudySpec, study_dir: str, verbose: int = 1) -> ray.tune.RunConfig:
+    """Storage, retries, checkpoints kept, and the study's ledger as the callback."""
     return ray.tune.RunConfig(
         name=TUNE_NAME, storage_path=study_dir, verbose=verbose,
         failure_config=ray.tune.FailureConfig(max_failures=spec.max_failures),
         checkpoint_config=ray.tune.CheckpointConfig(num_to_keep=2),
-        callbacks=[StudyLedger(study_dir), *state])
+        callbacks=[StudyLedger(study_dir)])
 
 
-def _searcher(spec: StudySpec, study_dir: str, optuna_study: str) -> tuple[SeedRepeater, int]:
-    """The study's searcher, run once per seed, and the number of Tune trials it asks for."""
+def _searcher(spec: StudySpec, study_dir: str, optuna_study: str, recovery: RecoveryPlan | None = None,
+              build: bool = True) -> tuple[SeedRepeater | None, int]:
+    """The study's searcher, run once per seed, and the number of Tune trials it asks for. A resumed study's
+    grid leaves out the configurations that were decided; its Optuna search continues the stored Optuna study
+    (whose queue still holds the points not yet tried)."""
     if spec.algorithm == "grid":
         points = grid_points(spec)
         points = points[:spec.num_samples] if spec.is_smoke else points
-        search, configurations = GridSearcher(points), len(points)
+        configurations = len(points)
+        if recovery is not None:
+            points = [p for p in points if configuration_id(p) not in recovery.decided]
+        search = GridSearcher(points) if build else None
     else:
-        search, configurations = _optuna_search(spec, study_dir, optuna_study), spec.num_samples
-    return SeedRepeater(search, spec.seeds, list(spec.objectives)), configurations * len(spec.seeds)
+        configurations = spec.num_samples
+        search = _optuna_search(spec, study_dir, optuna_study, resumed=recovery is not None) if build else None
+    trials = (configurations * len(spec.seeds) if recovery is None
+              else recovery.tune_trials(configurations, len(spec.seeds)))
+    repeater = SeedRepeater(search, spec.seeds, list(spec.objectives), recovery) if build else None
+    return repeater, trials
 
 
-def _optuna_search(spec: StudySpec, study_dir: str, optuna_study: str):
+def optuna_storage_url(spec: StudySpec, study_dir: str) -> str:
+    """The study's Optuna storage: ``optuna.db`` in the study directory (found relative to it, so a moved or
+    copied study uses its own), or under runs/NAME on the driver for a cloud study."""
+    return f"sqlite:///{os.path.join(_local_state_dir(study_dir, spec.name), 'optuna.db')}"
+
+
+def _optuna_search(spec: StudySpec, study_dir: str, optuna_study: str, resumed: bool = False):
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
@@ -111,12 +125,12 @@ def _optuna_search(spec: StudySpec, study_dir: str, optuna_study: str):
         sampler = optuna.samplers.NSGAIISampler(population_size=max(2, min(50, spec.num_samples // 2)), seed=spec.seeds[0])
     else:
         sampler = optuna.samplers.TPESampler(seed=spec.seeds[0], multivariate=True, group=True)
-    database = os.path.join(_local_state_dir(study_dir, spec.name), "optuna.db")
     return OptunaSearch(
         optuna_space(spec), metric=objectives if len(objectives) > 1 else objectives[0],
         mode=modes if len(modes) > 1 else modes[0], sampler=sampler,
-        storage=optuna.storages.RDBStorage(f"sqlite:///{database}"), study_name=optuna_study,
-        points_to_evaluate=[encode_point(p) for p in spec.points] or None)
+        storage=optuna.storages.RDBStorage(optuna_storage_url(spec, study_dir)), study_name=optuna_study,
+        # a resumed study's Optuna queue still holds the points it had not tried
+        points_to_evaluate=None if resumed else [encode_point(p) for p in spec.points] or None)
 
 
 def _local_state_dir(study_dir: str, name: str) -> str:

@@ -46,6 +46,7 @@ class TrialPayload:
     config_key: str             # the sampled configuration's id, shared by its seeds
     started: float              # the trial's first start (unix seconds), kept across restarts
     cpus_per_worker: float
+    resume_from: str | None = None  # a resumed study's checkpoint of this seed (path or URI; vlpet.study.recovery)
 
     def evaluation_row(self, metrics: dict[str, Any], total_steps: int, checkpoint: str | None) -> dict[str, Any]:
         """The store's row of one evaluation (keys: vlpet.study.store)."""
@@ -82,7 +83,7 @@ def train_and_record(payload: TrialPayload, session: ModuleType, runtime: Runtim
     store = StudyStore(payload.study_dir) if runtime is None or runtime.is_main else None
     work_dir = tempfile.mkdtemp(prefix=f"vlpet-{payload.trial_id}-")
     try:
-        resumed_from = _restore(session.get_checkpoint(), os.path.join(work_dir, "checkpoints"))
+        resumed_from = _restore(session.get_checkpoint(), os.path.join(work_dir, "checkpoints"), payload.resume_from)
         if store:
             store.annotate(payload.trial_id, pid=os.getpid(), host=socket.gethostname(),
                            resumed_from_step=resumed_from)
@@ -151,19 +152,39 @@ class _StoreThenRay:
                             checkpoint=checkpoint)
 
 
-def _restore(checkpoint, directory: str) -> int | None:
-    """Unpack a Ray checkpoint of a previous attempt where ``run_trial`` looks for its latest checkpoint;
-    returns the step it holds (None when starting fresh)."""
-    if checkpoint is None:
+def _restore(checkpoint, directory: str, resume_from: str | None = None) -> int | None:
+    """Unpack a Ray checkpoint of a previous attempt (else the checkpoint a resumed study names,
+    ``resume_from``) where ``run_trial`` looks for its latest checkpoint; returns the step it holds (None when
+    starting fresh). Only vlpet's own checkpoint files are read from it, never a pickle."""
+    if checkpoint is None and not resume_from:
         return None
     from vlpet.train.checkpoint import checkpoint_step
 
     os.makedirs(directory, exist_ok=True)
     target = os.path.join(directory, RESTORED)
-    checkpoint.to_directory(target)
+    if checkpoint is not None:
+        checkpoint.to_directory(target)
+    else:
+        _copy_checkpoint(resume_from, target)
     with open(os.path.join(directory, "latest"), "w", encoding="utf-8") as handle:
         handle.write(RESTORED)
     return checkpoint_step(target)
+
+
+def _copy_checkpoint(location: str, target: str) -> None:
+    """Copy vlpet's checkpoint files (and nothing else) from ``location`` (a path or URI) into ``target``."""
+    import pyarrow.fs as pafs
+
+    from vlpet.train.checkpoint import BEST_FILE, CONFIG_FILE, PROGRESS_FILE, STATE_FILE, WEIGHTS_FILE
+
+    filesystem, root = pafs.FileSystem.from_uri(location) if "://" in location else (pafs.LocalFileSystem(), location)
+    os.makedirs(target, exist_ok=True)
+    for name in (WEIGHTS_FILE, STATE_FILE, CONFIG_FILE, PROGRESS_FILE, BEST_FILE):
+        source = root.rstrip("/") + "/" + name
+        if filesystem.get_file_info(source).type != pafs.FileType.File:
+            continue
+        with filesystem.open_input_stream(source) as stream, open(os.path.join(target, name), "wb") as handle:
+            shutil.copyfileobj(stream, handle)
 
 
 def _train_runtime(precision: str) -> Runtime:
