@@ -13,10 +13,15 @@ COMMANDS = ("params", "train", "validate", "run", "resume", "submit", "status", 
             "report", "quickstart")
 
 
+EXIT_STATUSES = ("exit status: 0 done; 1 a study ran but trials failed (run, resume); 2 bad input (one line on "
+                 "stderr); 130 or 143 interrupted by Ctrl-C (SIGINT) or SIGTERM")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vlpet",
         description="Distributed hyperparameter and ablation studies for vision-and-language PET (VL-PET).",
+        epilog=EXIT_STATUSES,
     )
     parser.add_argument("--version", action="version", version=f"vlpet {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -36,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DataError, TrainingDiverged) as error:
         print(f"vlpet {args.command}: error: {one_line(str(error))}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"vlpet {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 def one_line(message: str, limit: int = 2000) -> str:

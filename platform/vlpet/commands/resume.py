@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-HELP = "continue a study whose driver died: finished trials are kept, unfinished ones resume from checkpoints"
+import os
+
+HELP = "continue a study whose driver died or was interrupted: finished trials are kept, unfinished ones resume from checkpoints"
 
 
 def register(subparsers) -> None:
@@ -18,10 +20,11 @@ def run(args) -> int:
     from vlpet.study.connection import prepare_auth
 
     prepare_auth(args.address)                  # before Ray is imported
-    from vlpet.commands.run import print_dashboard, print_outcome, write_report
+    from vlpet.commands.run import conclude
     from vlpet.study.runner import resume_study
+    from vlpet.study.store import is_uri
 
-    outcome = resume_study(args.study_dir, address=args.address, verbose=0 if args.quiet else 1,
-                           num_cpus=args.num_cpus, on_connected=print_dashboard)
-    print_outcome(outcome, write_report(outcome.study_dir))
-    return 0
+    study_dir = args.study_dir if is_uri(args.study_dir) else os.path.abspath(args.study_dir)
+    return conclude(lambda on_connected: resume_study(study_dir, address=args.address, verbose=0 if args.quiet else 1,
+                                                      num_cpus=args.num_cpus, on_connected=on_connected),
+                    study_dir)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
+from typing import Any, Callable
 
 from vlpet.errors import ConfigError
 from vlpet.locations import check_output_location
@@ -34,12 +36,31 @@ def run(args) -> int:
     from vlpet.study.connection import prepare_auth
 
     prepare_auth(args.address)                  # before Ray is imported
-    from vlpet.study.runner import run_study    # imports Ray: only once the study is known to be valid
+    from vlpet.study.runner import run_study, study_dir_of    # imports Ray: only once the study is known to be valid
 
-    outcome = run_study(spec, address=args.address, verbose=0 if args.quiet else 1, num_cpus=args.num_cpus,
-                        on_connected=print_dashboard)
-    print_outcome(outcome, write_report(outcome.study_dir))
-    return 0
+    return conclude(lambda on_connected: run_study(spec, address=args.address, verbose=0 if args.quiet else 1,
+                                                   num_cpus=args.num_cpus, on_connected=on_connected),
+                    study_dir_of(spec))
+
+
+def conclude(start: Callable[[Callable], Any], study_dir: str) -> int:
+    """Run a study (``start(on_connected)`` returns its StudyOutcome) and end the command honestly: the report
+    and exit status 0, or 1 with a summary of the failed trials; after Ctrl-C or SIGTERM the study is stopped
+    as Tune stops it, Ray is shut down, no report is written, and the status is 130 or 143."""
+    from vlpet.study.interrupt import Interrupted, Interruption
+
+    with Interruption() as interruption:
+        try:
+            outcome = start(interruption.armed(print_dashboard))
+            outputs = None if interruption.signal else write_report(outcome.study_dir)
+        except Interrupted:
+            pass
+        if interruption.signal:
+            status = interruption.finish()
+            print(f"interrupted: continue with `vlpet resume {study_dir}`", file=sys.stderr, flush=True)
+            return status
+    print_outcome(outcome, outputs)
+    return report_failures(outcome.trials)
 
 
 def checked_study(args):
@@ -78,3 +99,22 @@ def print_outcome(outcome, outputs: list[str]) -> None:
           f"({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}); results in {outcome.study_dir}")
     for path in outputs:
         print(f"  wrote {path}")
+
+
+def report_failures(trials: list[dict]) -> int:
+    """Exit status 1, with a summary on stderr naming each failed trial, its configuration and its first error
+    line, when any trial failed (status ERROR); 0 otherwise."""
+    failed = [t for t in trials if t.get("status") == "ERROR"]
+    if not failed:
+        return 0
+    configurations = {t.get("config_key") for t in trials}
+    broken = {t.get("config_key") for t in failed}
+    share = "every trial" if len(failed) == len(trials) else f"{len(failed)} of {len(trials)} trials"
+    print(f"study failed: {share} failed, in {len(broken)} of {len(configurations)} configurations:",
+          file=sys.stderr)
+    for trial in failed:
+        sampled = ", ".join(f"{k}={v}" for k, v in sorted((trial.get("sampled") or {}).items()))
+        error = (str(trial.get("error") or "").strip().splitlines() or ["(no error recorded)"])[0]
+        print(f"  trial {trial.get('trial_id')} (configuration {trial.get('config_key')}: {sampled}; seed "
+              f"{trial.get('seed')}): {error[:300]}", file=sys.stderr)
+    return 1

@@ -6,8 +6,11 @@ import argparse
 import json
 import os
 
+from vlpet.errors import ConfigError
 from vlpet.locations import check_output_location
 from vlpet.trial_config import TrialConfig, field_help
+
+CHECKPOINTS, HISTORY, PREDICTIONS = "checkpoints", "metrics.jsonl", "predictions"   # what a run writes in --out
 
 HELP = "train and evaluate one trial in this process; prints the final metrics"
 
@@ -21,6 +24,9 @@ def register(subparsers) -> None:
     parser.add_argument("--out", default=None, help="output directory (default: runs/train/<config hash>)")
     parser.add_argument("--json", action="store_true", help="print the final metrics as one JSON object")
     parser.add_argument("--no-resume", action="store_true", help="ignore checkpoints already in --out")
+    parser.add_argument("--restart", action="store_true",
+                        help="delete the checkpoints, metric history and predictions in --out and start over (needed "
+                             "when --out holds a run of another configuration, which is otherwise refused)")
     parser.set_defaults(run=run)
 
 
@@ -36,8 +42,14 @@ def run(args) -> int:
     config = TrialConfig.from_file(args.trial, args.set)
     config.check_local_files()
     out = check_output_location(args.out, "--out") if args.out else default_out_dir(config)
-    history = os.path.join(out, "metrics.jsonl")
+    history = os.path.join(out, HISTORY)
     os.makedirs(out, exist_ok=True)
+    if args.restart:
+        from vlpet.train.checkpoint import discard_run
+
+        discard_run(out, (CHECKPOINTS, HISTORY, PREDICTIONS))
+    elif not args.no_resume:
+        check_same_config(out, config)
     if args.no_resume and os.path.exists(history):
         os.remove(history)
 
@@ -50,6 +62,28 @@ def run(args) -> int:
     final = run_trial(config, out, report=report, resume=not args.no_resume, progress_bar=not args.json)
     print(json.dumps(final) if args.json else f"final: {_summary(final)}\nresults in {out}")
     return 0
+
+
+def check_same_config(out: str, config: TrialConfig) -> None:
+    """Refuse to resume a checkpoint in ``out`` trained with another configuration: its weights, optimizer and
+    metrics belong to that one (another size does not even load). A resume of the same configuration passes."""
+    from vlpet.train.checkpoint import CONFIG_FILE, config_changes, latest_checkpoint, saved_config
+
+    found = latest_checkpoint(os.path.join(out, CHECKPOINTS))
+    if found is None:
+        return
+    saved = saved_config(found)
+    if saved is None:
+        raise ConfigError(f"--out {out}: checkpoint {found} does not say which configuration it was trained with "
+                          f"(no readable {CONFIG_FILE}): add --restart to start over, or choose another --out")
+    try:
+        saved = TrialConfig.from_dict(saved).to_dict()       # keys added since then take their defaults
+    except (ValueError, TypeError):
+        pass
+    changes = config_changes(saved, config.to_dict())
+    if changes:
+        raise ConfigError(f"--out {out} holds checkpoints of another trial configuration ({'; '.join(changes)}): "
+                          f"add --restart to discard them and start over, or choose another --out")
 
 
 def _summary(metrics: dict) -> str:

@@ -177,6 +177,55 @@ def checkpoint_step(directory: str) -> int:
         return int(json.load(handle)["step"])
 
 
+def saved_config(directory: str) -> dict[str, Any] | None:
+    """The trial config a checkpoint directory was trained with (None where it has none or it is unreadable)."""
+    try:
+        with open(os.path.join(directory, CONFIG_FILE), encoding="utf-8") as handle:
+            saved = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return saved if isinstance(saved, dict) else None
+
+
+def config_changes(saved: dict[str, Any], config: dict[str, Any]) -> list[str]:
+    """``key: old -> new`` for every key whose value differs between a checkpoint's config and ``config``
+    (both as ``TrialConfig.to_dict()`` gives them; a key only one of them has shows as ``(absent)``)."""
+    config = json.loads(json.dumps(config))          # tuples as lists, as the saved JSON has them
+    absent = object()
+    changes = []
+    for key in sorted(set(saved) | set(config)):
+        old, new = saved.get(key, absent), config.get(key, absent)
+        if old != new:
+            changes.append(f"{key}: {_shown(old, absent)} -> {_shown(new, absent)}")
+    return changes
+
+
+def _shown(value: Any, absent: object) -> str:
+    return "(absent)" if value is absent else json.dumps(value)
+
+
+def discard_run(out_dir: str, names: tuple[str, ...]) -> None:
+    """Delete what a run left in ``out_dir`` (``names``: its checkpoints directory, metric history…): each is
+    first renamed away in one step, so an interrupted delete never leaves a partial checkpoint to resume."""
+    for name in names:
+        path = os.path.join(out_dir, name)
+        if not os.path.lexists(path):
+            continue
+        doomed = os.path.join(out_dir, f".{name}.discarded")
+        _remove(doomed)
+        os.replace(path, doomed)
+        _remove(doomed)
+    if os.path.isdir(out_dir):
+        _fsync_dir(out_dir)
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.remove(path)
+
+
 def save_best(root: str, model) -> None:
     """Keep the model's trainable tensors as the best validation evaluation so far (written whole)."""
     save_pet_weights(model, os.path.join(root, BEST_FILE))

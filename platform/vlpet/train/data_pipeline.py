@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Iterator
 
+import torch
+
 from vlpet.data.batching import collate
 from vlpet.data.dataset import VLDataset
 from vlpet.data.multitask import RoundRobinMixer, paper_batch_sizes
@@ -66,6 +68,23 @@ def majority_baseline(train: VLDataset, val: VLDataset, task: str) -> dict[str, 
     return {"majority_answer": answer, "majority_baseline": scored["metric"]}
 
 
+def check_finite_features(batch: dict, dataset: VLDataset, inputs: str) -> None:
+    """Raise DataError, naming the feature file, image and row, where ``batch["visual_feats"]`` [B, I, N, F]
+    holds a NaN or inf. Training meets such a value as a non-finite loss; evaluation would only generate garbage
+    and score it 0 without a word. ``inputs`` names what the batch is (e.g. "vqa val split")."""
+    bad = ~torch.isfinite(batch["visual_feats"])
+    if not bool(bad.any()):
+        return
+    row, image, cell = (int(i) for i in bad.nonzero()[0][:3])
+    example = batch["examples"][row]
+    key = example.image_ids[image]
+    store = dataset.stores.get(example.feature_source)
+    where = f"feature file {store.path(key)}" if store is not None else f"the features of {example.feature_source}"
+    raise DataError(f"{where}: image {key} has a non-finite value (NaN or inf) in feature row {cell}; it is an "
+                    f"evaluation input ({inputs}, example {example.example_id}) and would be "
+                    f"scored as a wrong answer: fix or regenerate that file")
+
+
 class TrialData:
     """Datasets, batching and scoring for one trial config."""
 
@@ -117,9 +136,13 @@ class TrialData:
         return any(e.target_text is not None or e.references for e in self.split(task, split).examples)
 
     def eval_batches(self, task: str, split: str = "val") -> Iterator[dict]:
+        """``task``'s ``split`` in batches (collated, on CPU); a non-finite visual feature raises DataError."""
         dataset, size = self.split(task, split), self.config.eval_batch_size or self.config.batch_size
         for start in range(0, len(dataset), size):
-            yield self._collate([dataset[i] for i in range(start, min(start + size, len(dataset)))], task)
+            batch = self._collate([dataset[i] for i in range(start, min(start + size, len(dataset)))], task)
+            if not self.config.text_only:
+                check_finite_features(batch, dataset, f"{task} {split} split")
+            yield batch
 
     def _collate(self, items, task: str) -> dict:
         spec = get_task(task)
