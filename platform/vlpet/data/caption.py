@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vlpet.data.example import VLExample, check_unique_ids
-from vlpet.data.io import read_json, require_fields, split_names
+from vlpet.data.io import feature_key, read_json, require_fields, split_names
 from vlpet.errors import DataError
 
 SPLIT_RENAME = {"train": "train", "restval": "train", "val": "val", "test": "test"}
@@ -18,7 +18,7 @@ SPLIT_RENAME = {"train": "train", "restval": "train", "val": "val", "test": "tes
 
 def _image_id(image: dict, path: Path, index: int) -> str:
     """Filename without extension; VL-PET picks train2014/val2014 by substring, so one of them must occur."""
-    img_id = str(image["filename"]).rsplit(".", 1)[0]
+    img_id = feature_key({"filename": str(image["filename"]).rsplit(".", 1)[0]}, "filename", path, index)
     if "train" not in img_id and "val" not in img_id:
         raise DataError(f"{path}, image {index}: id {img_id!r} contains neither 'train' nor 'val' (COCO_*2014_*)")
     return img_id

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from vlpet.data.io import plain_name
 from vlpet.errors import DataError
 
 # Feature width of each CLIP grid-feature directory data_clip_<type>_att (P:src/multitask.py L670-676).
@@ -26,6 +27,13 @@ class FeatureStore(Protocol):
     def path(self, key: str) -> Path: ...
 
     def load(self, key: str) -> np.ndarray: ...
+
+
+def file_in(directory: Path, key: str, suffix: str) -> Path:
+    """``directory/<key><suffix>``; DataError when ``key`` is not a plain file name (it would leave the directory)."""
+    if not plain_name(key):
+        raise DataError(f"feature key {key!r} is not a plain file name: its file would be read from outside {directory}")
+    return directory / f"{key}{suffix}"
 
 
 def _check_array(array: np.ndarray, where: str, n_rows: int | None, n_cols: int | None) -> np.ndarray:
@@ -54,7 +62,7 @@ class H5FeatureStore:
         self.n_tokens = n_tokens
 
     def path(self, key: str) -> Path:
-        return self.directory / f"{key}.h5"
+        return file_in(self.directory, key, ".h5")
 
     def load(self, key: str) -> np.ndarray:
         path = self.path(key)
@@ -100,7 +108,7 @@ class NpzVideoStore:
         self.n_frames = n_frames
 
     def path(self, key: str) -> Path:
-        return self.directory / f"{key}.npz"
+        return file_in(self.directory, key, ".npz")
 
     def load(self, key: str) -> np.ndarray:
         path = self.path(key)

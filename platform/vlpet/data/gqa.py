@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vlpet.data.example import VLExample, check_unique_ids
-from vlpet.data.io import read_json_list, require_fields, split_names
+from vlpet.data.io import feature_key, read_json_list, require_fields, split_names
 from vlpet.data.vqa import load_answer_vocab
 from vlpet.errors import DataError
 
@@ -34,7 +34,7 @@ def gqa_examples(path: str | Path, feature_source: str, prompt: str) -> list[VLE
             choices = tuple((a, float(s)) for a, s in label.items() if s > 0) or (("", 0.0),)
             target = max(choices, key=lambda choice: choice[1])[0]
         examples.append(VLExample("gqa", str(row["question_id"]), f"{prompt}{row['sent']}", target,
-                                  (str(row["img_id"]),), feature_source, references, choices))
+                                  (feature_key(row, "img_id", path, index),), feature_source, references, choices))
     check_unique_ids(examples, path)
     return examples
 

@@ -61,9 +61,28 @@ def require_fields(row: Mapping, fields: Iterable[str], path: Path, index: int) 
         raise DataError(f"{path}, entry {index}: missing field(s) {missing}; present: {sorted(row)}")
 
 
+def feature_key(row: Mapping, field: str, path: Path, index: int) -> str:
+    """``row[field]`` as a feature key (an image id or video name): a plain file name, so that the feature file it
+    names (``<key>.h5``, ``<key>.npz``) stays inside its feature directory under ``data_dir``."""
+    key = str(row[field])
+    if not plain_name(key):
+        raise DataError(f"{path}, entry {index}: {field} {key!r} is not a plain file name (no '/', '\\', '..' or "
+                        "control characters): its feature file would be read from outside data_dir")
+    return key
+
+
+def plain_name(name: str) -> bool:
+    """Whether ``name`` names one file inside a directory: not empty, '.' or '..', no separators, no control
+    characters."""
+    return bool(name) and name not in (".", "..") and not any(c in "/\\" or ord(c) < 32 for c in name)
+
+
 def split_names(split: str) -> list[str]:
     """VL-PET split strings may join several files with commas ("train,valid"); returns the names."""
     names = [name.strip() for name in split.split(",") if name.strip()]
     if not names:
         raise DataError(f"empty split name {split!r}")
+    bad = [name for name in names if not plain_name(name)]
+    if bad:
+        raise DataError(f"split name {bad[0]!r} is not a plain file name: split files are read inside data_dir")
     return names

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vlpet.data.example import VLExample, check_unique_ids
-from vlpet.data.io import read_json_list, require_fields, split_names
+from vlpet.data.io import feature_key, read_json_list, require_fields, split_names
 from vlpet.errors import DataError
 
 ANSWERS = ("true", "false")  # the targets of a true and a false statement: the task's choice words
@@ -28,8 +28,9 @@ def nlvr_examples(path: str | Path, prompt: str) -> list[VLExample]:
                 raise DataError(f"{path}, entry {index}: 'label' must be 0 or 1, got {row['label']!r}")
             references["label"] = bool(row["label"])
             target = ANSWERS[0] if row["label"] == 1 else ANSWERS[1]
-        examples.append(VLExample("nlvr", str(row["uid"]), f"{prompt}{row['sent']}", target,
-                                  (str(row["img0"]), str(row["img1"])), "nlvr", references))
+        images = (feature_key(row, "img0", path, index), feature_key(row, "img1", path, index))
+        examples.append(VLExample("nlvr", str(row["uid"]), f"{prompt}{row['sent']}", target, images, "nlvr",
+                                  references))
     check_unique_ids(examples, path)
     return examples
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vlpet.data.example import VLExample, check_unique_ids
-from vlpet.data.io import read_jsonl, require_fields, split_names
+from vlpet.data.io import feature_key, read_jsonl, require_fields, split_names
 from vlpet.errors import DataError
 
 
@@ -67,7 +67,7 @@ def _qa_examples(spec: VideoTask, rows: list[dict], subtitles: dict[str, str], p
     examples = []
     for index, row in enumerate(rows):
         require_fields(row, ("vid_name", "q", "qid", "ts", *choice_keys), path, index)
-        vid = str(row["vid_name"])
+        vid = feature_key(row, "vid_name", path, index)
         choices = " ".join(f"{key}: {str(row[key]).strip('. ')}." for key in choice_keys)
         text = " ".join([_subs(subtitles, vid, path, index), f"[Q] {str(row['q']).strip()}", f"[TS] ({row['ts']})",
                          f"[Choices] {choices}"])
@@ -83,7 +83,7 @@ def _caption_examples(spec: VideoTask, rows: list[dict], subtitles: dict[str, st
     examples = []
     for index, row in enumerate(rows):
         require_fields(row, ("vid_name", "clip_id", *(("ts",) if spec.uses_ts else ())), path, index)
-        vid, clip = str(row["vid_name"]), str(row["clip_id"])
+        vid, clip = feature_key(row, "vid_name", path, index), str(row["clip_id"])
         parts = [_subs(subtitles, vid, path, index)] + ([f"[TS] ({row['ts']})"] if spec.uses_ts else [])
         source = f"{' '.join(parts)} {prompt}"
         if "descs" not in row:  # test file: one example per clip, nothing to score against

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from vlpet.data.example import VLExample, check_unique_ids
-from vlpet.data.io import read_json, read_json_list, require_fields, split_names
+from vlpet.data.io import feature_key, read_json, read_json_list, require_fields, split_names
 from vlpet.errors import DataError
 
 OFFICIAL_ANNOTATION_FILES = ("v2_mscoco_train2014_annotations.json", "v2_mscoco_val2014_annotations.json")
@@ -89,7 +89,7 @@ def _examples(rows: list[dict], path: Path, official: Mapping[int, dict] | None,
         references.update(_raw_answers(row, int(row["question_id"]), official, path, index))
         target = max(choices, key=lambda choice: choice[1])[0] if choices else None
         examples.append(VLExample("vqa", str(row["question_id"]), f"{prompt}{question}", target,
-                                  (str(row["img_id"]),), "COCO", references, choices))
+                                  (feature_key(row, "img_id", path, index),), "COCO", references, choices))
     check_unique_ids(examples, path)
     return examples
 
