@@ -130,8 +130,8 @@ def pareto_png(frame: pd.DataFrame, path: str, objectives: dict[str, str] | None
                      zorder=5, label=BETTER)
     # Coincident points (ties) share one annotation rather than printing their labels over each other.
     for (px, py), group in points.groupby([x, y], sort=False):
-        axis.annotate(plain_text(", ".join(dict.fromkeys(group["label"]))), (px, py), textcoords="offset points", xytext=(4, 4),
-                      fontsize=7)
+        axis.annotate(plain_text(", ".join(dict.fromkeys(group["label"]))), (px, py), textcoords="offset points",
+                      xytext=(4, 4), fontsize=7)
     axis.set_xscale("log")
     _plain_ticks(axis.xaxis)
     axis.set_xlabel(plain_text(f"{x} (log scale, lower is better)"))
