@@ -24,6 +24,7 @@ EVALUATION_OPTIONAL = {"config": dict, "sampled": dict, "finished": bool, "metri
 STATUS_KEYS = {"trial_id": str, "status": str}
 STATUS_OPTIONAL = {"config": dict, "sampled": dict, "config_key": str, "seed": int, "error": str,
                    "started": NUMBER, "ended": NUMBER, "restarts": int, "resources": dict, "startup_s": NUMBER}
+RESOURCE_KEYS = ("workers", "cpus_per_worker", "gpus_per_worker")     # what readers compute with
 STUDY_OPTIONAL = {"name": str, "objectives": dict, "smoke": bool, "source": dict, "optuna_study_name": str,
                   "seeds": list, "created": NUMBER}
 
@@ -94,7 +95,7 @@ def status_problem(payload: Any, trial_id: str, statuses: tuple[str, ...]) -> st
     if payload["status"] not in statuses:
         return f"status {_show(payload['status'])} is not one of {', '.join(statuses)}"
     resources = payload.get("resources") or {}
-    if not all(_is(value, NUMBER) for value in resources.values()):
+    if not all(_is(resources.get(key, 0), NUMBER) for key in RESOURCE_KEYS):
         return f"resources {_show(resources)} are not all numbers"
     return None
 
