@@ -11,6 +11,7 @@ import pandas as pd
 
 from vlpet.analysis.compare import configuration_keys
 from vlpet.analysis.dominance import dominance, front_verdicts, pair_verdicts
+from vlpet.analysis.files import whole
 from vlpet.analysis.pareto import by_configuration, pareto_front
 from vlpet.analysis.results import DEFAULT_OBJECTIVES, columns_exist, finished
 from vlpet.errors import ConfigError
@@ -140,7 +141,8 @@ def pareto_png(frame: pd.DataFrame, path: str, objectives: dict[str, str] | None
                               "Holm, p < 0.05)"), fontsize=10)
     axis.grid(True, which="both", alpha=0.3)
     axis.legend(fontsize=8)
-    figure.savefig(path)
+    with whole(path) as temporary:
+        figure.savefig(temporary)
     return path
 
 
@@ -173,7 +175,8 @@ def pareto_html(frame: pd.DataFrame, path: str, objectives: dict[str, str] | Non
     figure.update_layout(title=web_text(title or "accuracy vs trainable parameters (mean ± std over seeds)"),
                          xaxis={"type": "log", "title": web_text(f"{x} (log)")}, yaxis={"title": web_text(y)},
                          template="plotly_white")
-    figure.write_html(path, include_plotlyjs=True, full_html=True)
+    with whole(path) as temporary:
+        figure.write_html(temporary, include_plotlyjs=True, full_html=True)
     return path
 
 
@@ -193,5 +196,6 @@ def curves_png(curves: pd.DataFrame, path: str, metric: str = "metric") -> str:
     axis.set_title(plain_text(f"{metric} per evaluation, one line per trial"))
     axis.grid(True, alpha=0.3)
     axis.legend(fontsize=8)
-    figure.savefig(path)
+    with whole(path) as temporary:
+        figure.savefig(temporary)
     return path

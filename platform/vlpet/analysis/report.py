@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow.fs as pafs
 
 from vlpet.analysis.dominance import dominance
+from vlpet.analysis.files import write_text
 from vlpet.analysis.pareto import pareto_front
 from vlpet.analysis.plots import curves_png, pareto_html, pareto_png
 from vlpet.analysis.results import (export_frame, finished, load_curves, load_results, read_objectives,
@@ -67,11 +68,10 @@ def _write_outputs(study_dir: str, out_dir: str, include_unfinished: bool) -> li
         sections += ["<h2>Failed trials</h2>", failed[["trial_id", "sampled", "seed", "error"]].to_html(index=False)]
     sections += _skipped_section(frame.attrs.get("skipped") or [])
     path = os.path.join(out_dir, "report.html")
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write("<!doctype html><html><head><meta charset='utf-8'><title>vlpet report</title>"
-                     "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;"
-                     "font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px}</style></head><body>"
-                     + "\n".join(sections) + "</body></html>")
+    write_text(path, "<!doctype html><html><head><meta charset='utf-8'><title>vlpet report</title>"
+               "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;"
+               "font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px}</style></head><body>"
+               + "\n".join(sections) + "</body></html>")
     written.append(path)
     return written
 
@@ -133,8 +133,7 @@ def _table_section(frame, done, objectives, out_dir, include_unfinished, written
     table = ablation_table(frame, include_unfinished=include_unfinished)
     for fmt, ext in (("md", "md"), ("latex", "tex"), ("csv", "csv")):
         path = os.path.join(out_dir, f"ablation.{ext}")
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(render_table(table, fmt, caption="Ablation (mean ± std over seeds)"))
+        write_text(path, render_table(table, fmt, caption="Ablation (mean ± std over seeds)"))
         written.append(path)
     return ["<h2>Ablation table (mean ± std over seeds)</h2>",
             table.to_html(index=False, float_format=lambda v: f"{v:.2f}", na_rep="–"),

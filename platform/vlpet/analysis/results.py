@@ -13,6 +13,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from vlpet.analysis.files import whole
 from vlpet.errors import ConfigError
 # DEFAULT_OBJECTIVES is the store's, named here too for the analysis functions that default to it.
 from vlpet.study.store import DEFAULT_OBJECTIVES, SPEC_FILE, StudyRecord, StudyStore, TrialStatus  # noqa: F401
@@ -233,10 +234,11 @@ def load_curves(*study_dirs: str) -> pd.DataFrame:
 
 def export_frame(frame: pd.DataFrame, path: str) -> str:
     """Write a frame as CSV or Parquet (by the file's extension)."""
-    if path.endswith(".parquet"):
-        frame.to_parquet(path, index=False)
-    else:
-        frame.to_csv(path, index=False)
+    with whole(path) as temporary:
+        if path.endswith(".parquet"):
+            frame.to_parquet(temporary, index=False)
+        else:
+            frame.to_csv(temporary, index=False)
     return path
 
 

@@ -26,6 +26,7 @@ def split(text: str | None) -> list[str] | None:
 
 def run(args) -> int:
     from vlpet.analysis import ablation_table, load_results, render_table
+    from vlpet.analysis.files import write_text
     from vlpet.analysis.results import export_frame
 
     frame = load_results(*args.study_dirs)
@@ -39,9 +40,7 @@ def run(args) -> int:
                            include_unfinished=args.include_unfinished)
     text = render_table(table, args.format, caption=f"Ablation of {', '.join(args.study_dirs)}")
     if args.out:
-        with open(args.out, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        print(f"wrote {args.out}")
+        print(f"wrote {write_text(args.out, text)}")
     else:
         print(text, end="")
     return 0

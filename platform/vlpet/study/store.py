@@ -44,7 +44,8 @@ from typing import Any, Iterator, Mapping
 
 import pyarrow.fs as pafs
 
-from vlpet.study import records
+from vlpet.study.records import (EVAL_NAME, MAX_RECORD_BYTES, evaluation_problem, parse, status_problem,
+                                  study_problem)
 
 RESULTS = "results"
 TRIALS = "trials"
@@ -148,14 +149,14 @@ class StudyStore:
 
     def _read_checked(self, info: pafs.FileInfo, check) -> dict[str, Any] | None:
         """The file's JSON object if ``check(payload)`` finds nothing wrong with it, else None (skipped)."""
-        if info.size is not None and info.size > records.MAX_RECORD_BYTES:
+        if info.size is not None and info.size > MAX_RECORD_BYTES:
             return self._skip(info.path, f"{info.size} bytes, too large for a study record")
         try:
             with self.fs.open_input_stream(info.path) as stream:
-                data = stream.read(records.MAX_RECORD_BYTES + 1)
+                data = stream.read(MAX_RECORD_BYTES + 1)
         except OSError as error:
             return self._skip(info.path, f"unreadable ({error.strerror or error})")
-        payload, problem = records.parse(data)
+        payload, problem = parse(data)
         problem = problem or check(payload)
         return self._skip(info.path, problem) if problem else payload
 
@@ -236,7 +237,7 @@ class StudyStore:
 
     @staticmethod
     def _status_check(trial_id: str):
-        return lambda payload: records.status_problem(payload, trial_id, tuple(TrialStatus))
+        return lambda payload: status_problem(payload, trial_id, tuple(TrialStatus))
 
     def status_of(self, trial_id: str) -> TrialStatus | None:
         record = self.status(trial_id)
@@ -249,7 +250,7 @@ class StudyStore:
     def read_study(self) -> StudyRecord | None:
         """The study's ``study.json``, or None where the directory has none or it is damaged (skipped: see
         :meth:`skipped`). The one reader of that file."""
-        payload = self._read_if_present(self._path(SPEC_FILE), records.study_problem)
+        payload = self._read_if_present(self._path(SPEC_FILE), study_problem)
         return None if payload is None else StudyRecord.from_json(payload, self.location)
 
     def holds_study(self) -> bool:
@@ -268,7 +269,7 @@ class StudyStore:
             if where is None:
                 self._skip(info.path, "not an evaluation file (results/<trial>/eval_<step>.json)")
                 continue
-            row = self._read_checked(info, lambda payload: records.evaluation_problem(payload, *where))
+            row = self._read_checked(info, lambda payload: evaluation_problem(payload, *where))
             if row is not None:
                 rows.append(row)
         return rows
@@ -276,7 +277,7 @@ class StudyStore:
     def _evaluation_path(self, path: str) -> tuple[str, int] | None:
         """(trial id, step) of a path shaped ``results/<trial>/eval_<step>.json``, else None."""
         parts = path[len(self._path(RESULTS)) + 1:].split("/")
-        match = records.EVAL_NAME.fullmatch(parts[-1])
+        match = EVAL_NAME.fullmatch(parts[-1])
         return (parts[0], int(match.group(1))) if len(parts) == 2 and match else None
 
     def statuses(self) -> list[dict[str, Any]]:
