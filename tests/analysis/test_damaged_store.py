@@ -115,3 +115,13 @@ def test_labels_are_literal_in_plots_pages_and_tables(tmp_path):
     assert "<b>x&y" not in page and "&lt;b&gt;x&amp;y&lt;/b&gt;|z" in page
     text = render_table(ablation_table(frame, by=["arm"]), "md")
     assert "| &lt;b&gt;x&amp;y&lt;/b&gt;\\|z |" in text and "| \\`code\\`\\*em\\* |" in text and "| $^$ |" in text
+
+
+@pytest.mark.parametrize("command, out", [("export", "{tmp}"), ("export", "{tmp}/missing/table.md"),
+                                          ("pareto", "{tmp}/missing/p.png"), ("report", "{tmp}/afile")])
+def test_an_output_that_cannot_be_written_is_one_error_line(study, tmp_path, capsys, command, out):
+    (tmp_path / "afile").write_text("")
+    assert main([command, study, "--out", out.format(tmp=tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"vlpet {command}: error: cannot write ")
+    assert not [name for name in os.listdir(tmp_path) if name.startswith(".")]     # no temporary left behind

@@ -18,6 +18,7 @@ from vlpet.analysis.plots import curves_png, pareto_html, pareto_png
 from vlpet.analysis.results import (export_frame, finished, load_curves, load_results, read_objectives,
                                     reported_objectives)
 from vlpet.analysis.tables import ablation_table, render_table
+from vlpet.errors import ConfigError
 from vlpet.study.store import is_uri
 
 REPORT_DIR = "report"
@@ -33,7 +34,10 @@ def write_study_outputs(study_dir: str, out_dir: str | None = None, include_unfi
     damaged files are skipped (one warning each) and listed in the report's "Skipped files" section."""
     target = out_dir or f"{str(study_dir).rstrip('/')}/{REPORT_DIR}"
     if not is_uri(target):
-        os.makedirs(target, exist_ok=True)
+        try:
+            os.makedirs(target, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(f"cannot write the report into {target}: {error.strerror or error}") from None
         return _write_outputs(study_dir, target, include_unfinished)
     staging = tempfile.mkdtemp(prefix="vlpet-report-")
     try:
