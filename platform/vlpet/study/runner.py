@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from vlpet.errors import ConfigError
+from vlpet.locations import check_output_location
 from vlpet.study.connection import connect_ray
 from vlpet.study.lock import StudyLock
 from vlpet.study.recovery import INTERRUPTED, recovery_plan, repair_optuna
@@ -76,7 +77,7 @@ def resume_study(study_dir: str, address: str | None = None, verbose: int = 1, n
     whose seeds all ended are kept and told to the searcher; every seed that had not ended continues under its
     trial id from its newest checkpoint; the scheduler replays the stored evaluations; the search goes on until
     the study's budget of configurations is spent. Nothing in the directory is unpickled."""
-    study_dir = study_dir if is_uri(study_dir) else os.path.abspath(study_dir)
+    study_dir = check_output_location(study_dir if is_uri(study_dir) else os.path.abspath(study_dir), "study directory")
     with StudyLock(study_dir, "resume"):
         spec = saved_study(study_dir)
         record = StudyStore(study_dir).read_study()
