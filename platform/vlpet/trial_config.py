@@ -249,6 +249,7 @@ class TrialConfig:
         allowed("precision", self.precision, PRECISIONS)
         allowed("test_checkpoint", self.test_checkpoint, TEST_CHECKPOINTS)
         self._check_sources()
+        self._check_sizes()
         fraction("warmup_ratio", self.warmup_ratio)
         non_negative("weight_decay", self.weight_decay)
         non_negative("grad_clip", self.grad_clip)
@@ -275,6 +276,8 @@ class TrialConfig:
     def _check_sources(self) -> None:
         """At least one known task, each once; ``data_dir`` a local directory path (the data layer reads local
         files; whether it exists is checked where the trial runs, by ``check_local_files``)."""
+        if isinstance(self.data_dir, str) and self.data_dir.strip().lower() in ("none", "null", ""):
+            self.data_dir = None            # as documented: none = the task's default location
         tasks = self.tasks
         if not tasks or len(set(tasks)) != len(tasks):
             raise ConfigError(f"task: expected one task or several distinct tasks joined by commas, got {show(self.task)}")
@@ -284,11 +287,51 @@ class TrialConfig:
             raise ConfigError(f"data_dir: expected a local directory (mount cloud data on the nodes), got "
                               f"{show(self.data_dir)}")
 
+    def _check_sizes(self) -> None:
+        """Sizes the data and the backbone can hold: a visual grid no larger than the tasks' feature grid (pooling
+        only shrinks it), and prompt vectors plus text within the encoder's absolute positions."""
+        from vlpet.data.registry import TASKS
+
+        grid = min(TASKS[task].feature_grid for task in self.tasks)
+        if self.visual_grid is not None and self.visual_grid > grid:
+            raise ConfigError(f"visual_grid: {self.visual_grid} is larger than the {grid}x{grid} feature grid of "
+                              f"task {self.task}; pooling can only shrink it: at most {grid}, or none to keep it")
+        prompt = getattr(self.options, "prompt_length", None) or 0
+        positions = encoder_positions(self.backbone)
+        text = max(TASKS[task].max_source_len or 1 for task in self.tasks)
+        visual = max(TASKS[task].images * (self.visual_grid or TASKS[task].feature_grid) ** 2 for task in self.tasks)
+        if positions and prompt + text + visual > positions:
+            key, room = ("prompt_length", f"use prompt_length of at most {positions - text - visual}") if prompt \
+                else ("visual_grid", "use a smaller visual_grid")
+            raise ConfigError(f"{key}: {prompt} prompt vectors, up to {text} text tokens and {visual} visual tokens "
+                              f"need {prompt + text + visual} encoder positions, but backbone {self.backbone} has "
+                              f"{positions}; {room}")
+
     def check_local_files(self) -> None:
         """Raise ConfigError when ``data_dir`` does not exist on this machine (call where the trial trains)."""
         if self.data_dir and not os.path.isdir(self.data_dir):
             raise ConfigError(f"data_dir: directory {show(self.data_dir)} does not exist on this machine "
                               f"(resolved to {os.path.abspath(self.data_dir)})")
+
+
+def encoder_positions(backbone: str) -> int | None:
+    """The absolute positions of ``backbone``'s encoder (BART's ``max_position_embeddings``) for a known name,
+    ``<task>:<name>`` or a local checkpoint; None when it has relative positions (T5) or is not known offline."""
+    from vlpet.models.families import hub_aliases, known_architectures
+
+    task, colon, name = backbone.partition(":")
+    name = name if colon and task in known_tasks() else backbone
+    spec = known_architectures().get(hub_aliases().get(name, name))
+    if spec is not None:
+        return spec.config.get("max_position_embeddings")
+    config = os.path.join(os.path.expanduser(name), "config.json")
+    try:
+        with open(config, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    value = data.get("max_position_embeddings") if isinstance(data, dict) and data.get("model_type") == "bart" else None
+    return value if isinstance(value, int) and value > 0 else None
 
 
 def field_help() -> dict[str, str]:
