@@ -50,7 +50,11 @@ def study_dir_of(spec: StudySpec) -> str:
 
 def saved_study(study_dir: str) -> StudySpec:
     """The study a directory holds (for resume), validated again."""
-    record = StudyStore(study_dir).read_study()
+    store = StudyStore(study_dir)
+    record = store.read_study()
+    if record is None and SPEC_FILE in store.skipped():
+        raise ConfigError(f"{study_dir}/{SPEC_FILE} is damaged ({store.skipped()[SPEC_FILE]}): the study cannot be "
+                          f"resumed without it; its results can still be read (vlpet export, vlpet report)")
     if record is None:
         raise ConfigError(f"{study_dir} is not a study directory: it has no {SPEC_FILE} (was the study started with vlpet run?)")
     spec = parse_study(record.source, f"{study_dir}/{SPEC_FILE}")
