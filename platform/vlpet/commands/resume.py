@@ -27,4 +27,4 @@ def run(args) -> int:
     study_dir = args.study_dir if is_uri(args.study_dir) else os.path.abspath(args.study_dir)
     return conclude(lambda on_connected: resume_study(study_dir, address=args.address, verbose=0 if args.quiet else 1,
                                                       num_cpus=args.num_cpus, on_connected=on_connected),
-                    study_dir)
+                    lambda: study_dir)

@@ -36,17 +36,18 @@ def run(args) -> int:
     from vlpet.study.connection import prepare_auth
 
     prepare_auth(args.address)                  # before Ray is imported
-    from vlpet.study.runner import run_study, study_dir_of    # imports Ray: only once the study is known to be valid
+    from vlpet.study import runner              # imports Ray: only once the study is known to be valid
 
-    return conclude(lambda on_connected: run_study(spec, address=args.address, verbose=0 if args.quiet else 1,
-                                                   num_cpus=args.num_cpus, on_connected=on_connected),
-                    study_dir_of(spec))
+    return conclude(lambda on_connected: runner.run_study(spec, address=args.address, verbose=0 if args.quiet else 1,
+                                                          num_cpus=args.num_cpus, on_connected=on_connected),
+                    lambda: runner.study_dir_of(spec))
 
 
-def conclude(start: Callable[[Callable], Any], study_dir: str) -> int:
+def conclude(start: Callable[[Callable], Any], study_dir: Callable[[], str]) -> int:
     """Run a study (``start(on_connected)`` returns its StudyOutcome) and end the command honestly: the report
     and exit status 0, or 1 with a summary of the failed trials; after Ctrl-C or SIGTERM the study is stopped
-    as Tune stops it, Ray is shut down, no report is written, and the status is 130 or 143."""
+    as Tune stops it, Ray is shut down, no report is written, the resume hint names ``study_dir()``, and the
+    status is 130 or 143."""
     from vlpet.study.interrupt import Interrupted, Interruption
 
     with Interruption() as interruption:
@@ -57,7 +58,7 @@ def conclude(start: Callable[[Callable], Any], study_dir: str) -> int:
             pass
         if interruption.signal:
             status = interruption.finish()
-            print(f"interrupted: continue with `vlpet resume {study_dir}`", file=sys.stderr, flush=True)
+            print(f"interrupted: continue with `vlpet resume {study_dir()}`", file=sys.stderr, flush=True)
             return status
     print_outcome(outcome, outputs)
     return report_failures(outcome.trials)
