@@ -66,4 +66,4 @@ def test_the_scheduler_s_metric_overrides_the_primary_objective():
     assert parse_study(STUDY).primary_metric == ("metric", "max")
     spec = parse_study({**STUDY, "scheduler": {"metric": "trainable_pct", "mode": "min"}})
     assert spec.primary_metric == ("trainable_pct", "min")
-    assert parse_study({**STUDY, "scheduler": {"metric": "loss"}}).primary_metric == ("loss", "max")
+    assert parse_study({**STUDY, "scheduler": {"metric": "samples_per_s"}}).primary_metric == ("samples_per_s", "max")

@@ -32,7 +32,8 @@ class FeatureStore(Protocol):
 def file_in(directory: Path, key: str, suffix: str) -> Path:
     """``directory/<key><suffix>``; DataError when ``key`` is not a plain file name (it would leave the directory)."""
     if not plain_name(key):
-        raise DataError(f"feature key {key!r} is not a plain file name: its file would be read from outside {directory}")
+        raise DataError(f"feature key {key!r} is not a plain file name: its file would be read from outside "
+                        f"{directory}")
     return directory / f"{key}{suffix}"
 
 
