@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 
-HELP = "continue a study whose driver died or was interrupted: finished trials are kept, unfinished ones resume from checkpoints"
+HELP = ("continue a study whose driver died or was interrupted: finished trials are kept, unfinished ones resume from "
+        "checkpoints")
 
 
 def register(subparsers) -> None:
