@@ -295,3 +295,91 @@ class StudyStore:
         seen = {r["trial_id"] for r in self.statuses()}
         seen |= {where[0] for where in map(self._evaluation_path, self._list(RESULTS, recursive=True)) if where}
         return iter(sorted(seen))
+
+
+# ---- durable trial artifacts ------------------------------------------------------------------------------------
+ARTIFACTS = "artifacts"               # artifacts/<trial_id>/: the weights a trial is judged by, kept past its end
+ARTIFACT_MANIFEST = "manifest.json"   # written last: an artifact without it is incomplete and does not exist
+
+
+def artifact_location(study_dir: str, trial_id: str) -> str:
+    """Where a trial's artifact lives: ``STUDY_DIR/artifacts/<trial_id>`` (a path, or a URI for cloud storage)."""
+    study_dir = str(study_dir) if is_uri(study_dir) else os.path.abspath(study_dir)
+    return f"{study_dir.rstrip('/')}/{ARTIFACTS}/{trial_id}"
+
+
+def write_artifact(store: StudyStore, trial_id: str, files: Mapping[str, str], manifest: dict[str, Any]) -> str:
+    """Copy local ``files`` (name → path) into the trial's artifact with ``manifest`` (plus each file's size and
+    sha256), whole: locally a temporary directory renamed into place (a previous artifact of the trial replaced
+    in one step); on object stores each file put whole and the manifest last. Returns the artifact's location."""
+    described = {name: _file_digest(path) for name, path in files.items()}
+    payload = json.dumps(json_safe({**manifest, "trial_id": trial_id, "files": described}), sort_keys=True,
+                         indent=1).encode()
+    target = store._path(ARTIFACTS, trial_id)
+    if not store.local:
+        for name, path in files.items():
+            store.fs.create_dir(target, recursive=True)
+            with open(path, "rb") as source, store.fs.open_output_stream(f"{target}/{name}") as stream:
+                stream.write(source.read())
+        with store.fs.open_output_stream(f"{target}/{ARTIFACT_MANIFEST}") as stream:
+            stream.write(payload)
+        return artifact_location(store.location, trial_id)
+    _publish_local(target, files, payload)
+    return artifact_location(store.location, trial_id)
+
+
+def _file_digest(path: str) -> dict[str, Any]:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return {"bytes": os.path.getsize(path), "sha256": digest.hexdigest()}
+
+
+def _publish_local(target: str, files: Mapping[str, str], manifest: bytes) -> None:
+    import shutil
+
+    parent = os.path.dirname(target)
+    os.makedirs(parent, exist_ok=True)
+    tmp = os.path.join(parent, f".{os.path.basename(target)}.{uuid.uuid4().hex}.tmp")
+    os.makedirs(tmp)
+    for name, path in files.items():
+        shutil.copyfile(path, os.path.join(tmp, name))
+    with open(os.path.join(tmp, ARTIFACT_MANIFEST), "wb") as handle:
+        handle.write(manifest)
+    for name in os.listdir(tmp):
+        with open(os.path.join(tmp, name), "rb") as handle:
+            os.fsync(handle.fileno())
+    old = f"{tmp}.old"
+    if os.path.exists(target):
+        os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def read_artifact(location: str, into: str) -> dict[str, Any] | None:
+    """Copy the artifact at ``location`` (path or URI) into the local directory ``into``; returns its manifest, or
+    None where it has no manifest or a listed file is missing or differs (an incomplete artifact)."""
+    filesystem, root = pafs.FileSystem.from_uri(location) if is_uri(location) else (pafs.LocalFileSystem(),
+                                                                                     os.path.abspath(location))
+    root = root.rstrip("/")
+    try:
+        with filesystem.open_input_stream(f"{root}/{ARTIFACT_MANIFEST}") as stream:
+            manifest = json.loads(stream.read(MAX_RECORD_BYTES))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        return None
+    os.makedirs(into, exist_ok=True)
+    for name, described in manifest["files"].items():
+        if "/" in name or name.startswith("."):
+            return None
+        local = os.path.join(into, name)
+        try:
+            with filesystem.open_input_stream(f"{root}/{name}") as stream, open(local, "wb") as handle:
+                handle.write(stream.read())
+        except OSError:
+            return None
+        if _file_digest(local).get("sha256") != (described or {}).get("sha256"):
+            return None
+    return manifest
