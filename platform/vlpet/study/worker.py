@@ -20,7 +20,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable
 
 from vlpet.errors import ConfigError, DataError, TrainingDiverged
-from vlpet.study.store import StudyStore
+from vlpet.study.store import StudyStore, write_artifact
 from vlpet.trial_config import TrialConfig
 
 if TYPE_CHECKING:
@@ -141,6 +141,8 @@ class _StoreThenRay:
 
     def __call__(self, metrics: dict[str, Any], checkpoint_dir: str | None) -> None:
         row = self.payload.evaluation_row(metrics, self.total_steps, checkpoint_dir)
+        if row["finished"] and checkpoint_dir:
+            row["artifact"] = keep_artifact(self.store, self.payload, metrics, checkpoint_dir)
         self.store.append_evaluation(self.payload.trial_id, row)
         # The first four numbers are what Tune's progress table shows.
         shown = {k: metrics[k] for k in ("metric", "trainable_pct", "step", "train_step_s") if k in metrics}
@@ -150,6 +152,26 @@ class _StoreThenRay:
         checkpoint = self.session.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
         self.session.report({**shown, **scalars, "finished": row["finished"], "total_steps": self.total_steps},
                             checkpoint=checkpoint)
+
+
+def keep_artifact(store: StudyStore, payload: TrialPayload, metrics: dict[str, Any], checkpoint_dir: str) -> str:
+    """Keep the weights the trial is judged by (its tested checkpoint: the best validation tensors for
+    ``best_val``, else the final ones) with its config in ``STUDY_DIR/artifacts/<trial_id>`` past the trial's end,
+    and note the location in its status record. Tune's own checkpoints keep serving restarts."""
+    from vlpet.train.checkpoint import BEST_FILE, CONFIG_FILE, WEIGHTS_FILE
+
+    best = os.path.join(checkpoint_dir, BEST_FILE)
+    tested_best = metrics.get("tested_checkpoint") == "best_val" and metrics.get("tested_step") != metrics["step"]
+    weights = best if tested_best and os.path.isfile(best) else os.path.join(checkpoint_dir, WEIGHTS_FILE)
+    manifest = {"format": "vlpet-trial-artifact", "study": payload.study, "config_key": payload.config_key,
+                "seed": payload.config.seed, "method": payload.config.method, "backbone": payload.config.backbone,
+                "step": metrics["step"], "tested_checkpoint": metrics.get("tested_checkpoint", "last"),
+                "tested_step": metrics.get("tested_step", metrics["step"]), "weights": WEIGHTS_FILE,
+                "config": CONFIG_FILE, "created": time.time()}
+    files = {WEIGHTS_FILE: weights, CONFIG_FILE: os.path.join(checkpoint_dir, CONFIG_FILE)}
+    location = write_artifact(store, payload.trial_id, files, manifest)
+    store.annotate(payload.trial_id, artifact=location)
+    return location
 
 
 def _restore(checkpoint, directory: str, resume_from: str | None = None) -> int | None:
