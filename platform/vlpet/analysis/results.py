@@ -19,7 +19,7 @@ from vlpet.errors import ConfigError
 from vlpet.study.store import DEFAULT_OBJECTIVES, SPEC_FILE, StudyRecord, StudyStore, TrialStatus  # noqa: F401
 # Non-metric keys of an evaluation row (everything else numeric is a metric).
 ROW_KEYS = {"study", "trial_id", "config_key", "seed", "config", "sampled", "total_steps", "finished", "time",
-            "elapsed_s", "checkpoint", "metric_name", "epoch", "step"}
+            "elapsed_s", "checkpoint", "artifact", "metric_name", "epoch", "step"}
 BUDGET_KEYS = ("trainable_params", "total_params", "trainable_pct")
 # Costs and counters: only their final value is kept (a "best" of them, taken as the maximum, would mislead).
 NOT_SCORES = (*BUDGET_KEYS, "train_step_s", "samples_per_s", "peak_mem_bytes", "n_examples", "startup_s")
@@ -153,6 +153,8 @@ def _trial_row(study: str, status: dict[str, Any], rows: list[dict[str, Any]]) -
                     record[f"{key}_best"] = max(values)
         record.update(step=last.get("step"), epoch=last.get("epoch"), total_steps=last.get("total_steps"),
                       checkpoint=last.get("checkpoint"))
+    # the durable copy of the weights the trial is judged by (vlpet.study.worker.keep_artifact)
+    record["artifact"] = (rows[-1].get("artifact") if rows else None) or status.get("artifact")
     started, ended = status.get("started"), status.get("ended")
     wall = (ended - started) if started and ended else (rows[-1].get("elapsed_s") if rows else None)
     resources = status.get("resources") or {}
