@@ -14,6 +14,7 @@ search: {algorithm: tpe, num_samples: 8, max_concurrent: 1}                # tpe
 scheduler: {type: asha, grace_period: 1, reduction_factor: 2}              # asha | none; grace in evaluations
 resources: {workers: 1, cpus_per_worker: 1, gpus_per_worker: 0}
 storage: runs/quickstart-granularity                                       # local dir or cloud URI
+storage_shared: false               # true: storage is a path every node of a cluster reads and writes
 smoke: {num_samples: 2, trial: {max_steps: 4, eval_size: 64}}              # selected by --smoke
 ```
 The settings sections (search, scheduler, resources, smoke, objectives, seeds) are typed in
@@ -47,7 +48,7 @@ __all__ = ["DOMAIN_KINDS", "Domain", "ResourcesSpec", "SchedulerSpec", "SmokeSpe
            "load_study", "parse_study"]
 
 TOP_KEYS = ("name", "description", "trial", "arms", "search_space", "seeds", "objectives", "search", "scheduler",
-            "resources", "storage", "smoke")
+            "resources", "storage", "storage_shared", "smoke")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 MAX_COMBINATIONS = 100_000    # domain-edge combinations checked as trials (about 30 µs each)
 PARAMETER_COUNTS = ("trainable_pct", "trainable_params")
@@ -78,6 +79,7 @@ class StudySpec:
     arms: dict[str, dict[str, Any]] = field(default_factory=dict)          # arm name -> its trial keys
     overrides: dict[str, Any] = field(default_factory=dict)                # applied last (the smoke budget)
     points: tuple[dict[str, Any], ...] = ()                                # configurations Optuna tries first
+    storage_shared: bool = False       # the storage path is the same shared directory on every node (vlpet.study.nodes)
 
     def compose_trial(self, sampled: dict[str, Any], seed: int) -> dict[str, Any]:
         """A trial's keys: the study's ``trial``, then its arm's keys, then the sampled values, then the
@@ -125,6 +127,7 @@ def parse_study(data: Any, source: str = "<study>") -> StudySpec:
         num_samples=search.num_samples, max_concurrent=search.max_concurrent, max_failures=search.max_failures,
         time_budget_s=search.time_budget_s, scheduler=SchedulerSpec.from_mapping(data.get("scheduler")),
         resources=ResourcesSpec.from_mapping(data.get("resources")), storage=_storage(data.get("storage"), name),
+        storage_shared=_flag("storage_shared", data.get("storage_shared", False)),
         description=str(data.get("description", "")), smoke=SmokeSpec.from_mapping(data.get("smoke"), trial_keys),
         source=data, arms=arms,
     )
@@ -147,6 +150,12 @@ def _storage(raw: Any, name: str) -> str:
     if raw is None or raw == "":
         return os.path.join("runs", name)
     return check_output_location(raw, "storage")
+
+
+def _flag(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        fail(key, f"expected true or false, got {show(value)}")
+    return value
 
 
 def _space(raw: Any, arms: dict[str, dict], algorithm: str, trial_keys: set[str]) -> dict[str, Domain]:
