@@ -24,6 +24,10 @@ def register(subparsers) -> None:
     parser.add_argument("--address", default=None,
                         help="Ray cluster to join (e.g. auto, or HOST:6379); default: start an embedded local Ray")
     parser.add_argument("--storage", default=None, help="override the study's storage directory or URI")
+    parser.add_argument("--storage-shared", action="store_true",
+                        help="the storage path is one directory shared by every node of the cluster (as the study "
+                        "key storage_shared: true); without it a node-local path on a cluster of several nodes is "
+                        "refused")
     parser.add_argument("--num-cpus", type=int, default=None, help="CPUs of the embedded local Ray (default: all)")
     parser.add_argument("--quiet", action="store_true", help="no Tune progress tables")
     parser.add_argument("--study-from-env", default=None, metavar="VAR",
@@ -38,9 +42,24 @@ def run(args) -> int:
     prepare_auth(args.address)                  # before Ray is imported
     from vlpet.study import runner              # imports Ray: only once the study is known to be valid
 
-    return conclude(lambda on_connected: runner.run_study(spec, address=args.address, verbose=0 if args.quiet else 1,
-                                                          num_cpus=args.num_cpus, on_connected=on_connected),
-                    lambda: runner.study_dir_of(spec))
+    def start(on_connected):
+        if args.address:
+            check_cluster_storage(spec, runner.study_dir_of(spec), args.address, args.storage_shared)
+        return runner.run_study(spec, address=args.address, verbose=0 if args.quiet else 1, num_cpus=args.num_cpus,
+                                on_connected=on_connected)
+
+    return conclude(start, lambda: runner.study_dir_of(spec))
+
+
+def check_cluster_storage(spec, study_dir: str, address: str, shared: bool) -> None:
+    """Join the cluster and, before anything is written or any trial starts, refuse a node-local storage path
+    that the study's trials on other nodes would not reach (vlpet.study.nodes). The runner keeps this
+    connection."""
+    from vlpet.study.connection import connect_ray
+    from vlpet.study.nodes import alive_nodes, check_storage_reaches_trials
+
+    connect_ray(address)
+    check_storage_reaches_trials(spec, study_dir, alive_nodes(), address, shared=shared)
 
 
 def conclude(start: Callable[[Callable], Any], study_dir: Callable[[], str]) -> int:

@@ -85,7 +85,7 @@ def train_and_record(payload: TrialPayload, session: ModuleType, runtime: Runtim
     try:
         resumed_from = _restore(session.get_checkpoint(), os.path.join(work_dir, "checkpoints"), payload.resume_from)
         if store:
-            store.annotate(payload.trial_id, pid=os.getpid(), host=socket.gethostname(),
+            store.annotate(payload.trial_id, pid=os.getpid(), host=socket.gethostname(), node_id=_ray_node_id(),
                            resumed_from_step=resumed_from)
         _train(payload, session, runtime, work_dir, store, startup_origin)
         if store:
@@ -96,6 +96,13 @@ def train_and_record(payload: TrialPayload, session: ModuleType, runtime: Runtim
             store.mark_failed(payload.trial_id, f"{type(error).__name__}: {error}")
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _ray_node_id() -> str | None:
+    """The Ray node this attempt runs on (several nodes can share one host name)."""
+    import ray
+
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
 
 
 def _startup_origin() -> tuple[float, bool]:
