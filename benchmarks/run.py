@@ -13,12 +13,12 @@ import sys
 import time
 from typing import Any
 
-from benchmarks import module_overhead, orchestration, pet_vs_full, scaling, seed_groups
+from benchmarks import module_overhead, orchestration, pet_vs_full, scaling, search_replay, seed_groups
 from benchmarks.common import Settings, machine_info
 from vlpet.study.store import json_safe
 
 BENCHMARKS = {"pet_vs_full": pet_vs_full, "module_overhead": module_overhead, "orchestration": orchestration,
-              "scaling": scaling, "seed_groups": seed_groups}
+              "scaling": scaling, "seed_groups": seed_groups, "search_replay": search_replay}
 
 
 def run_benchmarks(names: list[str], settings: Settings, log=None, save=None) -> dict[str, Any]:
