@@ -46,7 +46,8 @@ def test_shipped_studies_validate_with_and_without_smoke(path):
 
 def test_quickstart_study_shape():
     spec = load_study("search_spaces/quickstart.yaml")
-    assert spec.objectives == {"metric": "max", "trainable_pct": "min"} and spec.seeds == (42, 43)
+    assert spec.objectives == {"metric": "max", "trainable_pct": "min"} and spec.seeds == (42, 43, 44)
+    assert spec.num_samples == 8 and spec.scheduler.type == "asha"        # 3 seeds per configuration (issue 14)
     assert list(spec.arms) == ["vl-pet", "adapter", "lora", "full"]
     assert spec.search_space["arm"].values == ("vl-pet", "adapter", "lora", "full")
     assert spec.search_space["granularity"].when == {"arm": "vl-pet"} and spec.search_space["lr"].log

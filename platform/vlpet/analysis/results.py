@@ -20,7 +20,7 @@ from vlpet.study.store import DEFAULT_OBJECTIVES, SPEC_FILE, StudyRecord, StudyS
 # Non-metric keys of an evaluation row (everything else numeric is a metric).
 ROW_KEYS = {"study", "trial_id", "config_key", "seed", "config", "sampled", "total_steps", "finished", "time",
             "elapsed_s", "checkpoint", "artifact", "metric_name", "epoch", "step"}
-BUDGET_KEYS = ("trainable_params", "total_params", "trainable_pct")
+BUDGET_KEYS = ("trainable_params", "total_params", "trainable_pct", "adapter_bytes", "quantised_params")
 # Costs and counters: only their final value is kept (a "best" of them, taken as the maximum, would mislead).
 NOT_SCORES = (*BUDGET_KEYS, "train_step_s", "samples_per_s", "peak_mem_bytes", "n_examples", "startup_s")
 PLACEMENT_SHORT = {"encoder": "enc", "decoder": "dec", "cross_attn": "xattn", "self_attn": "sattn", "value": "v"}

@@ -40,11 +40,16 @@ def main_task_metrics() -> list[str]:
     return list(dict.fromkeys(spec.metric for spec in TASKS.values()))
 
 
+# Budget columns a table carries beside the metrics: the trainable share and the bytes the trained tensors take
+# at their stored precision (adapter_bits).
+TABLE_BUDGETS = ("trainable_pct", "adapter_bytes")
+
+
 def ablation_table(frame: pd.DataFrame, by: list[str] | None = None, metrics: list[str] | None = None,
                    include_unfinished: bool = False, ci: bool = False, test: str | None = "t", alpha: float = 0.05,
                    directions: dict[str, str] | None = None, include_partial: bool = False) -> pd.DataFrame:
-    """Seeds aggregated per combination of ``by``: ``<m>_mean``, ``<m>_std`` for each metric, ``trainable_pct``
-    and ``n`` (seeds). Default ``by``: the arm and every searched key that varies. Configurations that did not
+    """Seeds aggregated per combination of ``by``: ``<m>_mean``, ``<m>_std`` for each metric, ``trainable_pct``,
+    ``adapter_bytes`` (where the trials report it) and ``n`` (seeds). Default ``by``: the arm and every searched key that varies. Configurations that did not
     finish all the study's seeds (``complete_group`` false: a seed failed, a time budget ran out) are left out
     unless ``include_partial``.
 
@@ -67,8 +72,9 @@ def ablation_table(frame: pd.DataFrame, by: list[str] | None = None, metrics: li
     for metric in metrics:
         out[f"{metric}_mean"] = groups[metric].mean()
         out[f"{metric}_std"] = groups[metric].std(ddof=1)
-    if "trainable_pct" in rows:
-        out["trainable_pct"] = groups["trainable_pct"].mean()
+    for budget in TABLE_BUDGETS:          # the same for every seed: their mean is the value
+        if budget in rows and rows[budget].notna().any():
+            out[budget] = groups[budget].mean()
     out["n"] = groups.size()
     out = out.reset_index()
     if ci:
@@ -120,7 +126,7 @@ def _metric_names(table: pd.DataFrame) -> list[str]:
 def _factor_names(table: pd.DataFrame) -> list[str]:
     metrics = set(_metric_names(table))
     derived = {f"{m}{suffix}" for m in metrics for suffix in DERIVED}
-    return [c for c in table.columns if not (c.endswith("_mean") or c.endswith("_std")) and c not in ("trainable_pct", "n")
+    return [c for c in table.columns if not (c.endswith("_mean") or c.endswith("_std")) and c not in (*TABLE_BUDGETS, "n")
             and c[:-5] not in metrics and c not in derived]
 
 
@@ -227,14 +233,22 @@ def render_table(table: pd.DataFrame, fmt: str = "md", digits: int = 2, caption:
     directions = directions or {}
     ranks = {m: _ranks(table[f"{m}_mean"].astype(float), directions.get(m, "max")) for m in metrics}
     pct_ranks = _ranks(table["trainable_pct"].astype(float), "min") if "trainable_pct" in table else {}
-    header = [*factors, *[("avg" if m == "metric" else m) for m in metrics], "trainable %", "n"]
+    with_bytes = "adapter_bytes" in table and table["adapter_bytes"].notna().any()
+    byte_ranks = _ranks(table["adapter_bytes"].astype(float), "min") if with_bytes else {}
+    header = [*factors, *[("avg" if m == "metric" else m) for m in metrics], "trainable %",
+              *(["adapter KB"] if with_bytes else []), "n"]
     body = []
     for position, (_, row) in enumerate(table.iterrows()):
         cells = [_factor_text(row[f], fmt) for f in factors]
         cells += [_cell(row, m, fmt, ranks[m].get(position), digits) for m in metrics]
         pct = row.get("trainable_pct")
-        cells += [_mark(f"{pct:.2f}", fmt, pct_ranks.get(position)) if pct == pct and pct is not None
-                  else _factor_text(None, fmt), str(int(row["n"]))]
+        cells.append(_mark(f"{pct:.2f}", fmt, pct_ranks.get(position)) if pct == pct and pct is not None
+                     else _factor_text(None, fmt))
+        if with_bytes:         # the stored size of what the trial trains, at its adapter_bits precision
+            size = row.get("adapter_bytes")
+            cells.append(_mark(f"{size / 1024:,.1f}", fmt, byte_ranks.get(position)) if size == size and size is not None
+                         else _factor_text(None, fmt))
+        cells.append(str(int(row["n"])))
         body.append(cells)
     legend = _legend(table, metrics)
     if fmt == "md":
