@@ -28,20 +28,22 @@ from vlpet.pet.options import MAX_SIZE
 from vlpet.pet.registry import method_record
 from vlpet.trial_config import TrialConfig
 
+UNITS = {"pct": "trainable_pct", "params": "trainable_params", "bytes": "adapter_bytes"}   # unit -> budget key
 PCT_TOLERANCE = 5e-4  # half the printed unit of a trainable % (3 decimals): a target that prints the same is met
 DEFAULT_METHOD = next(f.default for f in fields(TrialConfig) if f.name == "method")
 
 
 @dataclass(frozen=True)
 class Target:
-    """A budget target: ``value`` trainable % (``unit="pct"``) or trainable parameters (``unit="params"``)."""
+    """A budget target: ``value`` trainable % (``unit="pct"``), trainable parameters (``unit="params"``) or bytes
+    of the trained weights as stored (``unit="bytes"``: ``adapter_bytes``, which counts ``adapter_bits``)."""
 
     unit: str
     value: float
 
     def __post_init__(self) -> None:
-        if self.unit not in ("pct", "params"):
-            raise ConfigError(f"target unit: expected pct or params, got {self.unit!r}")
+        if self.unit not in UNITS:
+            raise ConfigError(f"target unit: expected one of {', '.join(UNITS)}, got {self.unit!r}")
         high = 100.0 if self.unit == "pct" else float(10**15)
         if not (isinstance(self.value, (int, float)) and 0 < self.value <= high):
             raise ConfigError(f"target {self.unit}: expected a number in (0, {high:g}], got {self.value!r}")
@@ -52,10 +54,12 @@ class Target:
 
     def measure(self, budget: dict) -> float:
         """The budget in this target's unit."""
-        return budget["trainable_pct"] if self.unit == "pct" else budget["trainable_params"]
+        return budget[UNITS[self.unit]]
 
     def show(self, value: float) -> str:
-        return f"{value:.3f}%" if self.unit == "pct" else f"{int(value):,} trainable params"
+        if self.unit == "pct":
+            return f"{value:.3f}%"
+        return f"{int(value):,} " + ("trainable params" if self.unit == "params" else "bytes of trained weights")
 
 
 def make_target(target_pct: float | None = None, target_params: int | None = None) -> Target:
@@ -103,11 +107,12 @@ class _KnobSearch:
     config refuses it or, found only when counted, when the method refuses to build it (a ConfigError either way:
     a rank above a layer's width, say); ``builds`` counts the meta-device builds tried."""
 
-    def __init__(self, trial: Mapping[str, Any], knob: str, target: Target) -> None:
+    def __init__(self, trial: Mapping[str, Any], knob: str, target: Target, shared: dict | None = None) -> None:
         self.trial, self.knob, self.target = dict(trial), knob, target
-        self.configs: dict[int, TrialConfig | None] = {}
-        self.budgets: dict[int, dict | None] = {}
-        self.refusals: dict[int, str] = {}
+        shared = {} if shared is None else shared        # one trial's values, shared by the solves of its targets
+        self.configs: dict[int, TrialConfig | None] = shared.setdefault("configs", {})
+        self.budgets: dict[int, dict | None] = shared.setdefault("budgets", {})
+        self.refusals: dict[int, str] = shared.setdefault("refusals", {})
         self.builds = 0
 
     def config(self, value: int) -> TrialConfig | None:
@@ -146,20 +151,36 @@ class _KnobSearch:
         return next((value for value in values if self.config(value) is not None), None)
 
 
-def solve_budget(trial: Mapping[str, Any], target: Target) -> BudgetSolution:
+def solve_targets(trial: Mapping[str, Any], targets: list[Target]) -> list[BudgetSolution | UnreachableTarget]:
+    """:func:`solve_budget` for several targets of one trial, each knob value counted once for all of them; an
+    unreachable target's entry is its :class:`UnreachableTarget`."""
+    shared: dict = {}
+    solved: list[BudgetSolution | UnreachableTarget] = []
+    for target in targets:
+        try:
+            solved.append(solve_budget(trial, target, shared))
+        except UnreachableTarget as error:
+            solved.append(error)
+    return solved
+
+
+def solve_budget(trial: Mapping[str, Any], target: Target, shared: dict | None = None) -> BudgetSolution:
     """Size the method of ``trial`` (its keys as given: a key left out keeps its default) to ``target``.
 
     Raises :class:`UnreachableTarget` (a ConfigError) with the reachable range when no size lands on the target,
-    and ConfigError for a trial that is invalid whatever the knob.
+    and ConfigError for a trial that is invalid whatever the knob. ``shared``: a dict kept between solves of the
+    same trial (see :func:`solve_targets`).
     """
     started = time.perf_counter()
     base = _base_config(trial)
     knob = method_record(base.method).size_knob
     if knob is None:
-        budget = trial_budget(base)
+        budget = (shared or {}).get("base") or trial_budget(base)
+        if shared is not None:
+            shared["base"] = budget
         _check_reachable(target, base, None, [(None, budget)])
         return BudgetSolution(base, budget, target, None, {}, (), 1, time.perf_counter() - started)
-    search = _KnobSearch({**trial, "method": base.method}, knob, target)
+    search = _KnobSearch({**trial, "method": base.method}, knob, target, shared)
     smallest, largest = _valid_extremes(search, base)
     _check_reachable(target, base, knob, [(value, search.budget(value)) for value in (smallest, largest)])
     below, above = _narrow(search, smallest, largest)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 from typing import Any, Callable
 
+from vlpet.study.budgets import BUDGET_KEYS, budget_keys
 from vlpet.study.domains import Domain
 from vlpet.study.spec import StudySpec
 
@@ -24,19 +25,21 @@ def _encode(value: Any) -> Any:
 
 
 def encode_point(point: dict[str, Any]) -> dict[str, Any]:
-    """A configuration as the searcher sees it (list values joined)."""
-    return {k: _encode(v) for k, v in point.items()}
+    """A configuration as the searcher sees it (list values joined; a sized arm's budget keys, which the
+    searcher never suggests, left out)."""
+    return {k: _encode(v) for k, v in point.items() if k not in BUDGET_KEYS}
 
 
 def decode(spec: StudySpec, sampled: dict[str, Any]) -> dict[str, Any]:
-    """Sampled values as trial-config values (list-valued choices restored)."""
+    """Sampled values as trial-config values (list-valued choices restored), with a sized arm's budget keys
+    (``budget_target``, ``budget_unit``, ``budget_arm``: vlpet.study.budgets), which the store records."""
     out = {}
     for key, value in sampled.items():
         domain = spec.search_space.get(key)
         if domain is not None and domain.values and isinstance(domain.values[0], tuple) and isinstance(value, str):
             value = value.split(LIST_SEPARATOR) if value else []
         out[key] = value
-    return out
+    return {**out, **budget_keys(out.get("arm"), spec.sized_arms)}
 
 
 def _condition_holds(domain: Domain, chosen: dict[str, Any]) -> bool:

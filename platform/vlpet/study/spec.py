@@ -16,6 +16,7 @@ resources: {workers: 1, cpus_per_worker: 1, gpus_per_worker: 0}
 storage: runs/quickstart-granularity                                       # local dir or cloud URI
 storage_shared: false               # true: storage is a path every node of a cluster reads and writes
 smoke: {num_samples: 2, trial: {max_steps: 4, eval_size: 64}}              # selected by --smoke
+budgets: {targets_pct: [2, 4], tolerance: 0.05}   # every arm sized to every target (vlpet.study.budgets)
 ```
 The settings sections (search, scheduler, resources, smoke, objectives, seeds) are typed in
 :mod:`vlpet.study.sections`, the search space in :mod:`vlpet.study.domains`, the arms in :mod:`vlpet.study.arms`.
@@ -38,6 +39,7 @@ from vlpet.errors import ConfigError, show
 from vlpet.locations import check_output_location
 from vlpet.safe_yaml import load_yaml, read_yaml_file
 from vlpet.study.arms import ARM_KEY, parse_arms
+from vlpet.study.budgets import BUDGET_KEYS, BudgetArm, BudgetsSpec, condition_arms, expand
 from vlpet.study.domains import DOMAIN_KINDS, Domain, active, check_conditions, parse_domain, parse_points
 from vlpet.study.reported import describe, unreported
 from vlpet.study.sections import (ResourcesSpec, SchedulerSpec, SearchSpec, SmokeSpec, parse_objectives,
@@ -48,7 +50,7 @@ __all__ = ["DOMAIN_KINDS", "Domain", "ResourcesSpec", "SchedulerSpec", "SmokeSpe
            "load_study", "parse_study"]
 
 TOP_KEYS = ("name", "description", "trial", "arms", "search_space", "seeds", "objectives", "search", "scheduler",
-            "resources", "storage", "storage_shared", "smoke")
+            "resources", "storage", "storage_shared", "smoke", "budgets")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 MAX_COMBINATIONS = 100_000    # domain-edge combinations checked as trials (about 30 µs each)
 PARAMETER_COUNTS = ("trainable_pct", "trainable_params")
@@ -80,11 +82,14 @@ class StudySpec:
     overrides: dict[str, Any] = field(default_factory=dict)                # applied last (the smoke budget)
     points: tuple[dict[str, Any], ...] = ()                                # configurations Optuna tries first
     storage_shared: bool = False       # the storage path is the same shared directory on every node (vlpet.study.nodes)
+    budgets: BudgetsSpec | None = None
+    sized_arms: dict[str, BudgetArm] = field(default_factory=dict)        # arm name -> its budget target
+    budget_notes: tuple[str, ...] = ()                                     # arm x target dropped, and why
 
     def compose_trial(self, sampled: dict[str, Any], seed: int) -> dict[str, Any]:
         """A trial's keys: the study's ``trial``, then its arm's keys, then the sampled values, then the
         overrides (the smoke budget), then the seed."""
-        sampled = dict(sampled)
+        sampled = {k: v for k, v in sampled.items() if k not in BUDGET_KEYS}
         arm = self.arms.get(sampled.pop(ARM_KEY, None), {})
         return {**self.trial, **arm, **sampled, **self.overrides, "seed": seed}
 
@@ -119,8 +124,11 @@ def parse_study(data: Any, source: str = "<study>") -> StudySpec:
     if bad:
         fail("trial", f"unknown trial config key(s) {', '.join(bad)}; allowed keys: {', '.join(sorted(trial_keys))}")
     arms, data = parse_arms(data, trial_keys, source)
+    budgets = BudgetsSpec.from_mapping(data["budgets"]) if data.get("budgets") is not None else None
+    expansion = expand(arms, trial, budgets) if budgets else None
     search = SearchSpec.from_mapping(data.get("search"))
-    space = _space(data.get("search_space"), arms, search.algorithm, trial_keys)
+    space = _space(data.get("search_space"), expansion.arms if expansion else arms, search.algorithm, trial_keys,
+                   expansion.sized if expansion else {})
     spec = StudySpec(
         name=name, trial=trial, search_space=space, seeds=parse_seeds(data.get("seeds", [trial.get("seed", 42)])),
         objectives=parse_objectives(data.get("objectives")), algorithm=search.algorithm,
@@ -129,7 +137,8 @@ def parse_study(data: Any, source: str = "<study>") -> StudySpec:
         resources=ResourcesSpec.from_mapping(data.get("resources")), storage=_storage(data.get("storage"), name),
         storage_shared=_flag("storage_shared", data.get("storage_shared", False)),
         description=str(data.get("description", "")), smoke=SmokeSpec.from_mapping(data.get("smoke"), trial_keys),
-        source=data, arms=arms,
+        source=data, arms=expansion.arms if expansion else arms, budgets=budgets,
+        sized_arms=expansion.sized if expansion else {}, budget_notes=expansion.notes if expansion else (),
     )
     _check_resources(spec.resources)
     _check_trials(spec)
@@ -158,14 +167,18 @@ def _flag(key: str, value: Any) -> bool:
     return value
 
 
-def _space(raw: Any, arms: dict[str, dict], algorithm: str, trial_keys: set[str]) -> dict[str, Domain]:
-    """The search space: the arm axis (when there are arms) and one domain per searched trial key."""
+def _space(raw: Any, arms: dict[str, dict], algorithm: str, trial_keys: set[str],
+           sized: dict[str, BudgetArm]) -> dict[str, Domain]:
+    """The search space: the arm axis (when there are arms) and one domain per searched trial key. With budgets,
+    a condition on a base arm holds for each of its sized arms, and no search key may move a solved size."""
     raw_space = mapping("search_space", raw)
     if ARM_KEY in raw_space:
         fail(f"search_space.{ARM_KEY}", "the arm axis comes from the arms list; do not define it here")
     if "seed" in raw_space:
         fail("search_space.seed", "seeds are their own axis: list them under seeds")
     space = {k: parse_domain(k, v, trial_keys) for k, v in raw_space.items()}
+    if sized:
+        space = {k: _sized_conditions(d, sized) for k, d in space.items()}
     if arms:
         space = {ARM_KEY: Domain(ARM_KEY, "grid" if algorithm == "grid" else "choice", tuple(arms)), **space}
     check_conditions(space)
@@ -175,6 +188,22 @@ def _space(raw: Any, arms: dict[str, dict], algorithm: str, trial_keys: set[str]
         fail("search_space", f"is empty, but {algorithm} search needs at least one search key or arms; to train "
              "the fixed trial once per seed use search: {algorithm: grid}")
     return space
+
+
+def _sized_conditions(domain: Domain, sized: dict[str, BudgetArm]) -> Domain:
+    """``when: {arm: vl-pet}`` -> every ``vl-pet@X``; a searched key that is a solved size is refused."""
+    solved = sorted({arm.name for arm in sized.values() if domain.key in arm.keys})
+    if solved and "arm" not in domain.when:
+        fail(f"search_space.{domain.key}", f"budgets solve {domain.key} for {', '.join(solved)}; searching it would "
+             "undo the sizing (condition it on other arms, or leave it to the budgets)")
+    if ARM_KEY not in domain.when:
+        return domain
+    wanted = condition_arms(domain.when[ARM_KEY], sized)
+    clash = [name for name in wanted if name in sized and domain.key in sized[name].keys]
+    if clash:
+        fail(f"search_space.{domain.key}", f"budgets solve {domain.key} for {', '.join(clash)}; searching it would "
+             "undo the sizing")
+    return dataclasses.replace(domain, when={**domain.when, ARM_KEY: wanted})
 
 
 def _check_trials(spec: StudySpec) -> None:
@@ -192,10 +221,28 @@ def _check_trials(spec: StudySpec) -> None:
         try:
             config = TrialConfig.from_dict(spec.compose_trial(values, spec.seeds[0]))
             _check_data_source(config)
+            _check_sized(spec, values, config)
         except ConfigError as error:
             where = f"search_space: the combination {show(values)} gives an impossible trial" if values else "trial"
             raise ConfigError(f"{where}: {error}") from None
         _check_reported(spec, config)
+
+
+def _structure(config: TrialConfig) -> tuple:
+    """What decides a trial's parameter count: the backbone, the visual input and the PET settings."""
+    return config.backbone, config.visual_feat_dim, config.visual_grid, config.pet_settings()
+
+
+def _check_sized(spec: StudySpec, values: dict[str, Any], config: TrialConfig) -> None:
+    """A sized arm's trials keep the size it was solved at: no searched or smoke key may change the model."""
+    arm = values.get(ARM_KEY)
+    if arm not in spec.sized_arms:
+        return
+    solved = TrialConfig.from_dict({**spec.trial, **spec.arms[arm], "seed": config.seed})
+    if _structure(solved) != _structure(config):
+        raise ConfigError(f"arm {arm} was sized to its budget with the study's trial keys, but these keys change "
+                          "its model (its parameter count): with budgets, search only training keys such as lr, "
+                          "and make model choices arms of their own")
 
 
 def _check_resources(resources: ResourcesSpec) -> None:
