@@ -85,9 +85,15 @@ class SchedulerSpec:
     max_t: int = _help("evaluations after which the scheduler stops any trial", 1000)
     metric: str | None = _help("the reported metric it compares (default: the primary objective)", None)
     mode: str | None = _help("max | min: the metric's direction (default: the primary objective's)", None)
+    budget_aware: bool | None = _help("compare a configuration only with others of a similar budget (its budget "
+                                      "target's band, else non-dominated fronts with trainable_pct fixed); default: "
+                                      "true when an objective or budgets concern the budget; false: plain "
+                                      "seed-grouped ASHA on the metric alone", None)
 
     def __post_init__(self) -> None:
         allowed("scheduler.type", self.type, SCHEDULERS, heading="allowed")
+        if self.budget_aware is not None and not isinstance(self.budget_aware, bool):
+            fail("scheduler.budget_aware", f"expected true or false, got {show(self.budget_aware)}")
         positive_int("scheduler.grace_period", self.grace_period, MAX_EVALUATIONS)
         positive_int("scheduler.max_t", self.max_t, MAX_EVALUATIONS)
         factor = number("scheduler.reduction_factor", self.reduction_factor)

@@ -7,6 +7,14 @@ group has recorded it. The group is then judged on its seed mean against the mea
 rung (ASHA's asynchronous cut-off: it goes on unless its mean is below the (1 − 1/η) quantile of theirs), and goes
 on or stops as a whole. A seed that fails leaves its group, which is decided on the seeds that remain.
 
+Budget-aware (``budget_aware``, the scheduler's default): a group is compared only with groups of a similar
+budget, never on accuracy alone across budgets. A group with a ``band`` (its budget target, vlpet.study.budgets)
+is judged by ASHA's cut-off among the groups of its band. Otherwise its budget (``trainable_pct``, known before
+training: every evaluation reports it) is a fixed coordinate: at the rung, the groups' (seed mean, budget) pairs
+are sorted into non-dominated fronts (NSGA-II's sorting: higher mean, lower budget), and the group goes on unless
+its front lies behind ASHA's 1/η quantile of the other groups' fronts. A small-budget configuration that no one
+beats at its budget or below is in the first front, however accurate the larger ones are.
+
 Plain Python objects only (trials are known by id, never as Ray objects); a resumed study rebuilds them by
 replaying its stored evaluations (:meth:`vlpet.study.seed_scheduler.SeedGroupScheduler.replay`).
 """
@@ -48,6 +56,8 @@ class Group:
     members: dict[str, Any] = field(default_factory=dict)
     rung: int = 0
     stopped: bool = False
+    band: Any = None                                       # its budget target: compared within it only
+    budget: float | None = None                            # its trainable share, lower is better
 
 
 def rung_milestones(grace_period: int, reduction_factor: float, max_t: int) -> list[float]:
@@ -62,16 +72,17 @@ def rung_milestones(grace_period: int, reduction_factor: float, max_t: int) -> l
 class SeedGroups:
     """Groups, their members and the seed means recorded at each rung."""
 
-    def __init__(self, seeds: int, milestones: list[float], reduction_factor: float):
+    def __init__(self, seeds: int, milestones: list[float], reduction_factor: float, budget_aware: bool = False):
         self.seeds, self.milestones, self.reduction_factor = seeds, list(milestones), reduction_factor
+        self.budget_aware = budget_aware
         self.groups: list[Group] = []
         self.members: dict[str, Member] = {}
         self.records: list[dict[int, float]] = [{} for _ in self.milestones]   # rung -> group -> seed mean
 
-    def join(self, trial_id: str, config: Mapping[str, Any], live: bool = True) -> Member:
+    def join(self, trial_id: str, config: Mapping[str, Any], live: bool = True, band: Any = None) -> Member:
         """Place a trial in its configuration's group: the first group of that configuration still missing the
-        trial's seed, or a new one. A trial already known (retried, or resumed with the study) keeps its place
-        and its records; ``live`` says whether it runs again."""
+        trial's seed, or a new one (in budget ``band``, if any). A trial already known (retried, or resumed with
+        the study) keeps its place and its records; ``live`` says whether it runs again."""
         if trial_id in self.members:
             member = self.members[trial_id]
             if live:
@@ -83,7 +94,7 @@ class SeedGroups:
         index = next((i for i, g in enumerate(self.groups) if g.key == key and len(g.members) < g.expected
                       and seed not in g.members.values()), None)
         if index is None:
-            self.groups.append(Group(key=key, expected=self.seeds if seed is not None else 1))
+            self.groups.append(Group(key=key, expected=self.seeds if seed is not None else 1, band=band))
             index = len(self.groups) - 1
         self.groups[index].members[trial_id] = seed
         self.members[trial_id] = Member(group=index, seed=seed, live=live)
@@ -103,9 +114,13 @@ class SeedGroups:
         member.evaluations, member.last_step = member.evaluations + 1, step
         return member.evaluations
 
-    def record(self, trial_id: str, value: float) -> None:
-        """Record ``value`` at each rung the trial's evaluations have reached for the first time."""
+    def record(self, trial_id: str, value: float, budget: float | None = None) -> None:
+        """Record ``value`` at each rung the trial's evaluations have reached for the first time, and the group's
+        ``budget`` (its trainable share) when first known."""
         member = self.members[trial_id]
+        group = self.groups[member.group]
+        if budget is not None and group.budget is None and math.isfinite(budget):
+            group.budget = float(budget)
         for rung, milestone in enumerate(self.milestones):
             if member.evaluations >= milestone:
                 member.values.setdefault(rung, value)
@@ -136,17 +151,52 @@ class SeedGroups:
         if not values:
             return None
         mean = statistics.fmean(values)
-        cutoff = self._cutoff(rung)
+        behind = self._behind(index, rung, mean)
         self.records[rung][index] = mean
-        if cutoff is not None and mean < cutoff:
+        if behind:
             group.stopped = True
             return STOP
         group.rung += 1
         return CONTINUE
 
-    def _cutoff(self, rung: int) -> float | None:
-        """ASHA's cut-off over the seed means recorded at ``rung``: the (1 − 1/η) quantile."""
-        recorded = [v for v in self.records[rung].values() if not math.isnan(v)]
-        if not recorded:
-            return None
-        return float(np.percentile(recorded, (1 - 1 / self.reduction_factor) * 100))
+    def _comparable(self, index: int, rung: int) -> dict[int, float]:
+        """The other groups' seed means at ``rung`` that group ``index`` is compared with: all of them, or when
+        budget-aware those of its band (a band is set) or those whose budget is known (its budget is known)."""
+        recorded = {i: v for i, v in self.records[rung].items() if not math.isnan(v)}
+        group = self.groups[index]
+        if not self.budget_aware:
+            return recorded
+        if group.band is not None:
+            return {i: v for i, v in recorded.items() if self.groups[i].band == group.band}
+        known = group.budget is not None
+        return {i: v for i, v in recorded.items() if (self.groups[i].budget is not None) == known}
+
+    def _behind(self, index: int, rung: int, mean: float) -> bool:
+        """Whether group ``index`` (seed ``mean`` at ``rung``) falls behind ASHA's cut-off among comparable groups:
+        on the mean, or (budget-aware, no band, budget known) on its non-dominated front."""
+        others = self._comparable(index, rung)
+        if not others:
+            return False
+        group = self.groups[index]
+        quantile = (1 - 1 / self.reduction_factor) * 100
+        if not self.budget_aware or group.band is not None or group.budget is None:
+            return mean < float(np.percentile(list(others.values()), quantile))
+        points = {i: (v, self.groups[i].budget) for i, v in others.items()}
+        fronts = non_dominated_fronts({**points, index: (mean, group.budget)})
+        return fronts[index] > float(np.percentile([fronts[i] for i in others], 100 - quantile))
+
+
+def non_dominated_fronts(points: Mapping[int, tuple[float, float]]) -> dict[int, int]:
+    """NSGA-II's front of each ``(value, budget)`` point: higher value and lower budget are better; front 0 is
+    the points nothing dominates, front 1 those dominated only by front 0, and so on."""
+    def dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
+        return a[0] >= b[0] and a[1] <= b[1] and a != b
+
+    fronts, left, front = {}, dict(points), 0
+    while left:
+        current = [i for i, p in left.items() if not any(dominates(q, p) for j, q in left.items() if j != i)]
+        for i in current:
+            fronts[i] = front
+            del left[i]
+        front += 1
+    return fronts

@@ -25,11 +25,16 @@ one too). So every configuration that finishes has all its seeds, and one that s
   store's evaluations into it, so rung decisions and waiting seeds come back without reading a saved state. A
   resumed seed is a new Tune trial that keeps its stored trial id (``_trial_id`` in its config): the scheduler
   knows every trial by that id.
+* Budget-aware (the default): a configuration is compared only with configurations of a similar budget
+  (:mod:`vlpet.study.seed_groups`): within its band when budgets are targets (``bands``: arm name -> its
+  ``budget_target``, from the Tune trial's ``arm``), otherwise on non-dominated fronts of (seed mean,
+  ``budget_metric``), the budget every evaluation reports. Both come back on resume: the arm is in the stored
+  configuration, the budget in every stored evaluation. :func:`scheduler_options` reads them off a study.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from ray.tune.experiment import Trial
 from ray.tune.schedulers.trial_scheduler import TrialScheduler
@@ -40,6 +45,21 @@ if TYPE_CHECKING:
     from ray.tune.execution.tune_controller import TuneController
 
     from vlpet.study.recovery import Member
+    from vlpet.study.spec import StudySpec
+
+BUDGET_METRICS = ("trainable_pct", "trainable_params", "adapter_bytes")   # reported budgets, lower is better
+
+
+def scheduler_options(spec: StudySpec) -> dict[str, Any]:
+    """The budget keywords of :class:`SeedGroupScheduler` for ``spec``: budget-aware unless
+    ``scheduler.budget_aware`` is false, by default only when an objective is a budget or the study has budgets;
+    the budget is the study's budget objective (trainable_pct if none); bands are the sized arms' targets."""
+    objective = next((key for key in spec.objectives if key in BUDGET_METRICS), None)
+    aware = spec.scheduler.budget_aware
+    if aware is None:
+        aware = objective is not None or spec.budgets is not None
+    return {"budget_aware": aware, "budget_metric": objective or "trainable_pct",
+            "bands": {name: arm.target for name, arm in spec.sized_arms.items()}}
 
 
 def member_id(trial: Trial) -> str:
@@ -51,15 +71,19 @@ class SeedGroupScheduler(TrialScheduler):
     """ASHA over configurations: ``seeds`` trials per configuration share every rung decision.
 
     ``grace_period``, ``reduction_factor`` (η) and ``max_t`` are ASHA's, in evaluations; ``metric`` and ``mode``
-    default to the TuneConfig's (the study's primary objective)."""
+    default to the TuneConfig's (the study's primary objective). ``budget_aware``, ``budget_metric`` and
+    ``bands``: see the module docstring (budget-aware on ``trainable_pct`` unless told otherwise)."""
 
     _supports_buffered_results = False          # every result gets its own decision
 
     def __init__(self, seeds: int, grace_period: int = 1, reduction_factor: float = 2, max_t: int = 1000,
-                 metric: str | None = None, mode: str | None = None, pause: bool = True):
+                 metric: str | None = None, mode: str | None = None, pause: bool = True, budget_aware: bool = True,
+                 budget_metric: str = "trainable_pct", bands: Mapping[str, Any] | None = None):
         super().__init__()
         self._metric, self._mode, self._max_t, self.pause = metric, mode, max_t, pause
-        self.book = SeedGroups(seeds, rung_milestones(grace_period, reduction_factor, max_t), reduction_factor)
+        self.budget_metric, self.bands = budget_metric, dict(bands or {})
+        self.book = SeedGroups(seeds, rung_milestones(grace_period, reduction_factor, max_t), reduction_factor,
+                               budget_aware=budget_aware)
         self.num_stopped = 0
         self._errored: set[str] = set()         # trials Tune may requeue right after their error
         self._replay: tuple[list[Member], list[dict[str, Any]]] | None = None
@@ -83,11 +107,20 @@ class SeedGroupScheduler(TrialScheduler):
         known = ident in self.book.members
         requeued = ident in self._errored
         self._errored.discard(ident)
-        self.book.join(ident, trial.config, live=trial.status not in (Trial.TERMINATED, Trial.ERROR))
+        self.book.join(ident, trial.config, live=trial.status not in (Trial.TERMINATED, Trial.ERROR),
+                       band=self._band(trial.config))
         if known and not requeued and trial.status == Trial.PENDING and self._held(ident):
             # A resumed study: a seed that was waiting for its siblings (or whose group stopped) waits PAUSED
             # instead of running past its rung. Tune files the trial under this status right after this call.
             trial.set_status(Trial.PAUSED)
+
+    def _band(self, config: Mapping[str, Any] | None) -> Any:
+        """The budget target of the configuration's arm (None: not a sized arm)."""
+        return self.bands.get(str((config or {}).get("arm")))
+
+    def _budget(self, result: Mapping[str, Any]) -> float | None:
+        value = result.get(self.budget_metric)
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
     def _held(self, trial_id: str) -> bool:
         return self.book.waiting(trial_id) or self.book.group_of(trial_id).stopped
@@ -102,7 +135,7 @@ class SeedGroupScheduler(TrialScheduler):
         if count is not None and count >= self._max_t:
             return self._stop()
         if count is not None:
-            self.book.record(trial_id, self._sign * float(result[self._metric]))
+            self.book.record(trial_id, self._sign * float(result[self._metric]), self._budget(result))
         if not self.book.waiting(trial_id):
             return TrialScheduler.CONTINUE
         decision = self._decide(tune_controller, self.book.members[trial_id].group, current=trial_id)
@@ -200,7 +233,7 @@ class SeedGroupScheduler(TrialScheduler):
         members, history = self._replay
         self._replay = None
         for member in members:
-            self.book.join(member.trial_id, member.config, live=True)
+            self.book.join(member.trial_id, member.config, live=True, band=self._band(member.config))
         for row in history:
             trial_id = str(row.get("trial_id"))
             value = row.get(self._metric)
@@ -209,7 +242,7 @@ class SeedGroupScheduler(TrialScheduler):
             count = self.book.count(trial_id, row)
             if count is None or count >= self._max_t:
                 continue
-            self.book.record(trial_id, self._sign * float(value))
+            self.book.record(trial_id, self._sign * float(value), self._budget(row))
             if self.book.waiting(trial_id):
                 decision = last = self.book.decide(self.book.members[trial_id].group)
                 while last == CONTINUE:
