@@ -199,3 +199,26 @@ def curves_png(curves: pd.DataFrame, path: str, metric: str = "metric") -> str:
     with whole(path) as temporary:
         figure.savefig(temporary)
     return path
+
+
+def budget_curves_png(curves: pd.DataFrame, path: str) -> str:
+    """Reported metric vs budget target, one line per method, error bars = the interval over seeds
+    (:func:`vlpet.analysis.budgets.budget_curves`)."""
+    columns_exist(curves, ["method", "budget_target", "mean", "ci_low", "ci_high"], "budget curve")
+    figure, axis = _figure()
+    for index, (method, group) in enumerate(curves.sort_values("budget_target").groupby("method", sort=True)):
+        low = (group["mean"] - group["ci_low"]).fillna(0).clip(lower=0)
+        high = (group["ci_high"] - group["mean"]).fillna(0).clip(lower=0)
+        axis.errorbar(group["budget_target"], group["mean"], yerr=[low, high], marker="o", capsize=3,
+                      color=f"C{index}", label=plain_text(method))
+    unit = str(curves["budget_unit"].iloc[0]) if "budget_unit" in curves and len(curves) else "pct"
+    axis.set_xlabel({"pct": "budget target (trainable %)", "params": "budget target (trainable parameters)",
+                     "bytes": "budget target (bytes of trained weights)"}.get(unit, "budget target"))
+    reported = str(curves["reported"].iloc[0]) if "reported" in curves and len(curves) else "metric"
+    axis.set_ylabel(plain_text(reported))
+    axis.set_title(plain_text(f"{reported} at equal budgets: best configuration per method, 95% CI over seeds"))
+    axis.grid(True, alpha=0.3)
+    axis.legend(fontsize=8)
+    with whole(path) as temporary:
+        figure.savefig(temporary)
+    return path

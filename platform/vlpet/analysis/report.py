@@ -11,10 +11,11 @@ import tempfile
 import pandas as pd
 import pyarrow.fs as pafs
 
+from vlpet.analysis.budgets import budget_curves, budget_leaderboard, has_budgets
 from vlpet.analysis.dominance import dominance
 from vlpet.analysis.files import write_text
 from vlpet.analysis.pareto import pareto_front
-from vlpet.analysis.plots import curves_png, pareto_html, pareto_png
+from vlpet.analysis.plots import budget_curves_png, curves_png, pareto_html, pareto_png
 from vlpet.analysis.results import (export_frame, finished, load_curves, load_results, read_objectives,
                                     reported_objectives)
 from vlpet.analysis.tables import ablation_table, render_table
@@ -22,6 +23,7 @@ from vlpet.errors import ConfigError
 from vlpet.study.store import is_uri
 
 REPORT_DIR = "report"
+BUDGET_COLUMNS = ("trainable_pct", "trainable_params", "adapter_bytes")
 TOP_COLUMNS = ["trial_id", "arm", "sampled", "seed", "metric", "trainable_pct", "step", "status", "wall_s"]
 
 
@@ -64,6 +66,7 @@ def _write_outputs(study_dir: str, out_dir: str, include_unfinished: bool) -> li
     else:
         sections += _frontier_section(frame, objectives, out_dir, include_unfinished, written)
         sections += _table_section(frame, done, objectives, out_dir, include_unfinished, written)
+        sections += _budget_section(frame, read_objectives(study_dir), out_dir, written)
         curves = load_curves(study_dir)
         written.append(curves_png(curves, os.path.join(out_dir, "curves.png")))
         sections += ["<h2>Metric per evaluation</h2>", _image(os.path.join(out_dir, "curves.png"))]
@@ -143,6 +146,27 @@ def _table_section(frame, done, objectives, out_dir, include_unfinished, written
             table.to_html(index=False, float_format=lambda v: f"{v:.2f}", na_rep="–"),
             "<h2>Top trials</h2>", _top(done, objectives).to_html(index=False, float_format=lambda v: f"{v:.3f}",
                                                                    na_rep="–")]
+
+
+def _budget_section(frame, objectives, out_dir, written) -> list[str]:
+    """Accuracy vs budget per method and the budget-banded leaderboard, for studies with budgets."""
+    metric, mode = next(((k, v) for k, v in objectives.items() if k not in BUDGET_COLUMNS), ("metric", "max"))
+    if not has_budgets(frame) or metric not in frame:
+        return []
+    curves = budget_curves(frame, metric, mode)
+    if curves.empty:
+        return ["<h2>Accuracy vs budget</h2>", "<p>No sized configuration has finished all its seeds yet.</p>"]
+    board = budget_leaderboard(frame, metric, mode)
+    for name, table in (("budget_curves.csv", curves), ("budget_leaderboard.csv", board)):
+        written.append(export_frame(table, os.path.join(out_dir, name)))
+    written.append(budget_curves_png(curves, os.path.join(out_dir, "budget_curves.png")))
+    return ["<h2>Accuracy vs budget</h2>", _image(os.path.join(out_dir, "budget_curves.png")),
+            "<p>Each method at each budget target: the configuration with the best validation seed mean, its "
+            "reported seed mean and 95% t interval over seeds.</p>",
+            curves.drop(columns=["key"]).to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="–"),
+            "<h3>Budget-banded leaderboard</h3>", "<p>The best method at each target against the runner-up, "
+            "paired t-test over shared seeds, Holm-corrected over the targets.</p>",
+            board.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="–")]
 
 
 def _status_counts(frame: pd.DataFrame) -> str:

@@ -23,6 +23,7 @@ ROW_KEYS = {"study", "trial_id", "config_key", "seed", "config", "sampled", "tot
 BUDGET_KEYS = ("trainable_params", "total_params", "trainable_pct", "adapter_bytes", "quantised_params")
 # Costs and counters: only their final value is kept (a "best" of them, taken as the maximum, would mislead).
 NOT_SCORES = (*BUDGET_KEYS, "train_step_s", "samples_per_s", "peak_mem_bytes", "n_examples", "startup_s")
+SIZED_KEYS = ("budget_target", "budget_unit", "budget_arm")   # vlpet.study.budgets.BUDGET_KEYS, as recorded
 PLACEMENT_SHORT = {"encoder": "enc", "decoder": "dec", "cross_attn": "xattn", "self_attn": "sattn", "value": "v"}
 
 
@@ -139,7 +140,9 @@ def _trial_row(study: str, status: dict[str, Any], rows: list[dict[str, Any]]) -
     record["seed"] = status.get("seed", config.get("seed"))
     record["sampled"] = ", ".join(f"{k}={placement_label(v)}" for k, v in sampled.items())
     record["setting"] = ", ".join(f"{k}={placement_label(v)}" for k, v in sampled.items()
-                                  if k not in ("arm", "seed")) or "–"
+                                  if k not in ("arm", "seed", *SIZED_KEYS)) or "–"
+    # a sized arm's budget target (vlpet.study.budgets): None for trials of studies without budgets
+    record.update({key: sampled.get(key) for key in SIZED_KEYS})
     state = status.get("status") or (TrialStatus.RUNNING if rows else TrialStatus.PENDING).value
     record.update(status=state, error=status.get("error"), finished=bool(rows) and bool(rows[-1].get("finished")))
     if rows:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vlpet.study.budgets import report_lines
 from vlpet.study.spec import check_local_data, load_study
 
 HELP = "check a study file: every key, domain, condition and the trials it can produce"
@@ -29,4 +30,8 @@ def run(args) -> int:
         samples = f"{min(spec.num_samples, len(grid_points(spec)))} grid points"
     print(f"{args.study}: OK — study {spec.name!r}, {samples} x {len(spec.seeds)} seed(s), "
           f"{spec.algorithm} search, objectives {spec.objectives}, space [{dims}], storage {spec.storage}")
+    if spec.budgets:
+        print(f"budgets: {len(spec.sized_arms)} arm(s) sized to their targets (tolerance ±{100 * spec.budgets.tolerance:g}%"
+              f"), {len(spec.budget_notes)} arm x target dropped:")
+        print("\n".join(report_lines(spec.sized_arms, spec.budget_notes)))
     return 0
