@@ -16,6 +16,8 @@ Trials carry their target: :func:`budget_keys` adds ``budget_target`` (the targe
 
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,8 +90,8 @@ class BudgetArm:
     def line(self) -> str:
         error = 100 * (self.achieved - self.target) / self.target
         solved = ", ".join(f"{k}={v}" for k, v in self.keys.items()) or "no size knob"
-        return (f"  {self.name}: {solved} -> {_show(self.unit, self.achieved)} "
-                f"({error:+.1f}% of the target; {self.trainable_pct:.3f}% trainable)")
+        share = "" if self.unit == "pct" else f"; {self.trainable_pct:.3f}% trainable"
+        return f"  {self.name}: {solved} -> {_show(self.unit, self.achieved)} ({error:+.1f}% of the target{share})"
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,8 @@ def expand(arms: dict[str, dict], trial: dict[str, Any], budgets: BudgetsSpec) -
     targets = [Target(budgets.unit, value) for value in budgets.targets]
     for base, arm_keys in arms.items():
         try:
-            solutions = solve_targets({**trial, **arm_keys}, targets)
+            solutions = _solve(json.dumps({**trial, **arm_keys}, sort_keys=True, default=str), budgets.unit,
+                               budgets.targets)
         except ConfigError as error:
             raise ConfigError(f"budgets: arm {base}: {error}") from None
         kept = 0
@@ -127,6 +130,13 @@ def expand(arms: dict[str, dict], trial: dict[str, Any], budgets: BudgetsSpec) -
             raise ConfigError(f"budgets: arm {base} reaches none of the targets "
                               f"{', '.join(budgets.label(v) for v in budgets.targets)}: {notes[-1].split(': ', 1)[1]}")
     return Expansion(keys, sized, tuple(notes))
+
+
+@functools.lru_cache(maxsize=256)
+def _solve(keys: str, unit: str, values: tuple[float, ...]) -> tuple:
+    """Solves kept for this process: a study file is parsed again for its smoke variant, for resume, for the
+    runner; the same arm and targets solve to the same sizes."""
+    return tuple(solve_targets(json.loads(keys), [Target(unit, value) for value in values]))
 
 
 def _miss(solution: BudgetSolution | UnreachableTarget, budgets: BudgetsSpec) -> str | None:
