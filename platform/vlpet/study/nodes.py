@@ -93,9 +93,9 @@ def check_storage_reaches_trials(spec: StudySpec, storage: str, nodes: list[Node
     reason = _why_elsewhere(spec, nodes, address)
     if reason is None:
         return
-    where = f"a {kind} filesystem" if kind else "a local filesystem"
+    where = f" ({kind})" if kind else ""
     raise ConfigError(
-        f"storage {storage} is on {where} of this node only, but {reason}, so each node would keep part of the "
+        f"storage {storage} is on this node's own filesystem{where}, but {reason}, so each node would keep part of the "
         f"study: use a cloud URI (--storage s3://BUCKET/PATH), a network filesystem mounted at the same path on "
         f"every node (NFS, CephFS, Lustre, ...), or mark a directory every node shares with storage_shared: true "
         f"in the study file (or --storage-shared)")
