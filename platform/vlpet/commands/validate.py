@@ -5,7 +5,8 @@ from __future__ import annotations
 from vlpet.study.budgets import report_lines
 from vlpet.study.spec import check_local_data, load_study
 
-HELP = "check a study file: every key, domain, condition and the trials it can produce"
+HELP = ("check a study file: every key, domain, condition and the trials it can produce; with budgets, the size "
+        "solved for each arm at each target and the arm x target dropped")
 
 
 def register(subparsers) -> None:
@@ -31,7 +32,8 @@ def run(args) -> int:
     print(f"{args.study}: OK — study {spec.name!r}, {samples} x {len(spec.seeds)} seed(s), "
           f"{spec.algorithm} search, objectives {spec.objectives}, space [{dims}], storage {spec.storage}")
     if spec.budgets:
-        print(f"budgets: {len(spec.sized_arms)} arm(s) sized to their targets (tolerance ±{100 * spec.budgets.tolerance:g}%"
-              f"), {len(spec.budget_notes)} arm x target dropped:")
+        tolerance = 100 * spec.budgets.tolerance
+        print(f"budgets: {len(spec.sized_arms)} arm(s) sized to their targets (tolerance ±{tolerance:g}%), "
+              f"{len(spec.budget_notes)} arm x target dropped:")
         print("\n".join(report_lines(spec.sized_arms, spec.budget_notes)))
     return 0
