@@ -52,13 +52,25 @@ def connect_ray(address: str | None, num_cpus: int | None = None) -> str | None:
     if ray.is_initialized():
         return _http_url(_dashboard_url())
     if address:
-        context = ray.init(address=address, log_to_driver=True)
+        context = ray.init(address=address, log_to_driver=True, **_worker_runtime_env())
     else:
         ensure_private_token()
         context = ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=True,
                            dashboard_host="127.0.0.1")
         tighten_token_files()
     return _http_url(getattr(context, "dashboard_url", None))
+
+
+def _worker_runtime_env() -> dict:
+    """Trial processes on a cluster do not inherit this driver's environment: the AWS settings of cloud storage
+    (vlpet.study.cloud) go with the connection. Inside a Ray job they already come with the job's own
+    environment (vlpet submit forwards them), which a driver's runtime_env would replace."""
+    from vlpet.study.cloud import aws_env
+
+    settings = aws_env()
+    if not settings or os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR"):
+        return {}
+    return {"runtime_env": {"env_vars": settings}}
 
 
 def ensure_private_token() -> None:

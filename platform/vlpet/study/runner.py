@@ -3,7 +3,8 @@
 Study directory (the spec's ``storage``)::
 
     study.json      the validated study (its YAML mapping, smoke flag, Optuna study name): what resume reads
-    optuna.db       the Optuna study (sqlite; ``optuna-dashboard sqlite:///.../optuna.db``)
+    optuna.db       the Optuna study (sqlite; ``optuna-dashboard sqlite:///.../optuna.db``); on cloud storage
+                    uploaded whole from the driver's working copy as trials end (vlpet.study.cloud)
     tune/           Ray Tune's experiment (trial dirs, Tune checkpoints; its own state files are never read back)
     train/          Ray Train runs of multi-worker trials
     results/, trials/   the study's own durable evaluations and trial statuses (vlpet.study.store)
@@ -24,12 +25,13 @@ from typing import Any, Callable
 
 from vlpet.errors import ConfigError
 from vlpet.locations import check_output_location
+from vlpet.study.cloud import check_reachable, download_optuna, remove_local_optuna, upload_optuna
 from vlpet.study.connection import connect_ray
 from vlpet.study.lock import StudyLock
 from vlpet.study.recovery import INTERRUPTED, recovery_plan, repair_optuna
 from vlpet.study.spec import StudySpec, parse_study
 from vlpet.study.store import SPEC_FILE, StudyRecord, StudyStore, TrialStatus, is_uri
-from vlpet.study.tuner import build_tuner, new_optuna_study_name, optuna_storage_url, trials_left
+from vlpet.study.tuner import build_tuner, new_optuna_study_name, optuna_local_path, optuna_storage_url, trials_left
 
 OnConnected = Callable[[str | None], None]      # told the Ray dashboard URL once connected, before trials start
 
@@ -69,10 +71,14 @@ def run_study(spec: StudySpec, address: str | None = None, verbose: int = 1, num
     one another vlpet process writes): record the study, connect to Ray (``address``, else an embedded local
     Ray), build the Tuner, fit it."""
     study_dir = study_dir_of(spec)
+    check_reachable(study_dir)
     with StudyLock(study_dir, "run"):
         optuna_study = _record_new_study(spec, study_dir)
+        if is_uri(study_dir) and spec.algorithm != "grid":
+            remove_local_optuna(optuna_local_path(spec, study_dir))
         dashboard = _connect(address, num_cpus, on_connected)
-        return _fit(build_tuner(spec, study_dir, optuna_study=optuna_study, verbose=verbose), study_dir, dashboard)
+        return _fit(build_tuner(spec, study_dir, optuna_study=optuna_study, verbose=verbose), study_dir, dashboard,
+                    spec)
 
 
 def resume_study(study_dir: str, address: str | None = None, verbose: int = 1, num_cpus: int | None = None,
@@ -82,6 +88,7 @@ def resume_study(study_dir: str, address: str | None = None, verbose: int = 1, n
     trial id from its newest checkpoint; the scheduler replays the stored evaluations; the search goes on until
     the study's budget of configurations is spent. Nothing in the directory is unpickled."""
     study_dir = check_output_location(study_dir if is_uri(study_dir) else os.path.abspath(study_dir), "study directory")
+    check_reachable(study_dir)
     with StudyLock(study_dir, "resume"):
         spec = saved_study(study_dir)
         record = StudyStore(study_dir).read_study()
@@ -90,11 +97,13 @@ def resume_study(study_dir: str, address: str | None = None, verbose: int = 1, n
         if trials_left(spec, plan) == 0:
             store = StudyStore(study_dir)
             return StudyOutcome(study_dir=study_dir, wall_s=0.0, trials=store.statuses())
+        if spec.algorithm != "grid" and is_uri(study_dir):     # the study's own Optuna database, from its storage
+            download_optuna(study_dir, optuna_local_path(spec, study_dir))
         if spec.algorithm != "grid" and record.optuna_study_name:
             repair_optuna(optuna_storage_url(spec, study_dir), record.optuna_study_name)
         dashboard = _connect(address, num_cpus, on_connected)
         return _fit(build_tuner(spec, study_dir, optuna_study=record.optuna_study_name or new_optuna_study_name(spec),
-                                verbose=verbose, recovery=plan), study_dir, dashboard)
+                                verbose=verbose, recovery=plan), study_dir, dashboard, spec)
 
 
 def _record_new_study(spec: StudySpec, study_dir: str) -> str:
@@ -117,14 +126,18 @@ def _connect(address: str | None, num_cpus: int | None, on_connected: OnConnecte
     return dashboard
 
 
-def _fit(tuner, study_dir: str, dashboard: str | None) -> StudyOutcome:
+def _fit(tuner, study_dir: str, dashboard: str | None, spec: StudySpec) -> StudyOutcome:
     # Each evaluation reports a checkpoint and CheckpointConfig(num_to_keep) forces a state snapshot each time:
     # cheap for PET checkpoints, so Tune's warning about frequent snapshots is noise here.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     from vlpet.study.interrupt import fit     # a stop signal ends Tune's loop gracefully, and is recorded
 
     started = time.time()
-    fit(tuner)
+    try:
+        fit(tuner)
+    finally:
+        if is_uri(study_dir) and spec.algorithm != "grid":      # the searcher's last state, even when interrupted
+            upload_optuna(optuna_local_path(spec, study_dir), study_dir)
     wall = time.time() - started
     store = StudyStore(study_dir)
     _close_dangling(store)

@@ -17,6 +17,7 @@ import uuid
 
 import ray.tune
 
+from vlpet.study.cloud import OPTUNA_FILE, local_optuna_dir, optuna_upload_callback
 from vlpet.study.ledger import StudyLedger
 from vlpet.study.recovery import RecoveryPlan, configuration_id
 from vlpet.study.seed_scheduler import SeedGroupScheduler
@@ -85,7 +86,14 @@ def run_config(spec: StudySpec, study_dir: str, verbose: int = 1) -> ray.tune.Ru
         name=TUNE_NAME, storage_path=study_dir, verbose=verbose,
         failure_config=ray.tune.FailureConfig(max_failures=spec.max_failures),
         checkpoint_config=ray.tune.CheckpointConfig(num_to_keep=2),
-        callbacks=[StudyLedger(study_dir)])
+        callbacks=[StudyLedger(study_dir), *_optuna_upload(spec, study_dir)])
+
+
+def _optuna_upload(spec: StudySpec, study_dir: str) -> list:
+    """A cloud Optuna study's database goes to the study directory after every trial that ends."""
+    if spec.algorithm == "grid" or not is_uri(study_dir):
+        return []
+    return [optuna_upload_callback(optuna_local_path(spec, study_dir), study_dir)]
 
 
 def _searcher(spec: StudySpec, study_dir: str, optuna_study: str, recovery: RecoveryPlan | None = None,
@@ -111,8 +119,14 @@ def _searcher(spec: StudySpec, study_dir: str, optuna_study: str, recovery: Reco
 
 def optuna_storage_url(spec: StudySpec, study_dir: str) -> str:
     """The study's Optuna storage: ``optuna.db`` in the study directory (found relative to it, so a moved or
-    copied study uses its own), or under runs/NAME on the driver for a cloud study."""
-    return f"sqlite:///{os.path.join(_local_state_dir(study_dir, spec.name), 'optuna.db')}"
+    copied study uses its own); for a cloud study the driver's local working copy, which goes whole to
+    ``STUDY_DIR/optuna.db`` as trials end (vlpet.study.cloud)."""
+    return f"sqlite:///{optuna_local_path(spec, study_dir)}"
+
+
+def optuna_local_path(spec: StudySpec, study_dir: str) -> str:
+    """The Optuna sqlite file the driver opens (see :func:`optuna_storage_url`)."""
+    return os.path.join(_local_state_dir(study_dir, spec.name), OPTUNA_FILE)
 
 
 def _optuna_search(spec: StudySpec, study_dir: str, optuna_study: str, resumed: bool = False):
@@ -134,10 +148,12 @@ def _optuna_search(spec: StudySpec, study_dir: str, optuna_study: str, resumed: 
 
 
 def _local_state_dir(study_dir: str, name: str) -> str:
-    """Where driver-local files (the Optuna sqlite) live: the study dir, or runs/<name> for cloud studies."""
-    directory = study_dir if not is_uri(study_dir) else os.path.abspath(os.path.join("runs", name))
-    os.makedirs(directory, exist_ok=True)
-    return directory
+    """Where driver-local files (the Optuna sqlite) live: the study dir, or a working directory under
+    runs/.cloud for cloud studies."""
+    if is_uri(study_dir):
+        return local_optuna_dir(study_dir, name)
+    os.makedirs(study_dir, exist_ok=True)
+    return study_dir
 
 
 def _scheduler(spec: StudySpec):
