@@ -21,6 +21,7 @@ LAYERS = [
     {"train"},
     {"study"},
     {"analysis"},
+    {"artifacts"},
     {"testing"},
     {"commands"},
     {"cli"},
