@@ -59,3 +59,24 @@ def test_a_target_with_one_method_has_no_comparison_and_frames_without_budgets_g
     assert not has_budgets(plain) and budget_curves(frame.assign(budget_target=None)).empty
     path = budget_curves_png(budget_curves(frame), str(tmp_path / "curves.png"))
     assert (tmp_path / "curves.png").stat().st_size > 1000 and path.endswith("curves.png")
+
+
+def test_tuning_curves_spend_compute_in_the_order_trials_ended(tmp_path):
+    from vlpet.analysis.plots import tuning_curves_png
+    from vlpet.analysis.tuning import tuning_curves
+
+    trials = [("a", "c1", 1, 60.0, 10), ("a", "c1", 2, 62.0, 12), ("a", "c2", 1, 70.0, 20), ("a", "c2", 2, 72.0, 25),
+              ("b", "c3", 1, 50.0, 11), ("b", "c3", 2, 52.0, 13)]
+    frame = pd.DataFrame([{"study": "s", "arm": arm, "config_key": key, "seed": seed, "metric": value,
+                           "finished": True, "complete_group": True, "cpu_hours": 0.5, "gpu_hours": 0.0,
+                           "ended": ended} for arm, key, seed, value, ended in trials])
+    frame = pd.concat([frame, pd.DataFrame([{"study": "s", "arm": "a", "config_key": "c9", "seed": 1, "metric": 99.0,
+                                             "finished": False, "complete_group": False, "cpu_hours": 0.25,
+                                             "gpu_hours": 0.0, "ended": 15}])], ignore_index=True)
+    curves = tuning_curves(frame)
+    a = curves[curves.unit == "a"]
+    assert list(a.cpu_hours) == [0.5, 1.0, 1.25, 1.75, 2.25]            # the stopped trial's compute counts
+    assert list(a.best.fillna(-1)) == [-1, 61.0, 61.0, 61.0, 71.0]      # its unfinished 99 never does
+    assert list(curves[curves.unit == "b"].best.fillna(-1)) == [-1, 51.0]
+    tuning_curves_png(curves, str(tmp_path / "tuning.png"))
+    assert (tmp_path / "tuning.png").stat().st_size > 1000

@@ -222,3 +222,21 @@ def budget_curves_png(curves: pd.DataFrame, path: str) -> str:
     with whole(path) as temporary:
         figure.savefig(temporary)
     return path
+
+
+def tuning_curves_png(curves: pd.DataFrame, path: str, metric: str = "metric") -> str:
+    """Best seed mean so far against CPU-hours spent, one step line per arm
+    (:func:`vlpet.analysis.tuning.tuning_curves`)."""
+    columns_exist(curves, ["unit", "cpu_hours", "best"], "tuning curve")
+    figure, axis = _figure()
+    for index, (unit, group) in enumerate(curves.groupby("unit", sort=True)):
+        axis.step(group["cpu_hours"], group["best"], where="post", marker=".", color=f"C{index}",
+                  label=plain_text(unit))
+    axis.set_xlabel("CPU-hours spent (every trial, stopped ones included)")
+    axis.set_ylabel(plain_text(f"best seed mean of {metric} so far"))
+    axis.set_title(plain_text("tuning curves: best configuration found against compute, per arm"))
+    axis.grid(True, alpha=0.3)
+    axis.legend(fontsize=8)
+    with whole(path) as temporary:
+        figure.savefig(temporary)
+    return path

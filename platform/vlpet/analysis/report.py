@@ -15,10 +15,11 @@ from vlpet.analysis.budgets import budget_curves, budget_leaderboard, has_budget
 from vlpet.analysis.dominance import dominance
 from vlpet.analysis.files import write_text
 from vlpet.analysis.pareto import pareto_front
-from vlpet.analysis.plots import budget_curves_png, curves_png, pareto_html, pareto_png
+from vlpet.analysis.plots import budget_curves_png, curves_png, pareto_html, pareto_png, tuning_curves_png
 from vlpet.analysis.results import (export_frame, finished, load_curves, load_results, read_objectives,
                                     reported_objectives)
 from vlpet.analysis.tables import ablation_table, render_table
+from vlpet.analysis.tuning import tuning_curves
 from vlpet.errors import ConfigError
 from vlpet.study.store import is_uri
 
@@ -67,6 +68,7 @@ def _write_outputs(study_dir: str, out_dir: str, include_unfinished: bool) -> li
         sections += _frontier_section(frame, objectives, out_dir, include_unfinished, written)
         sections += _table_section(frame, done, objectives, out_dir, include_unfinished, written)
         sections += _budget_section(frame, read_objectives(study_dir), out_dir, written)
+        sections += _tuning_section(frame, read_objectives(study_dir), out_dir, written)
         curves = load_curves(study_dir)
         written.append(curves_png(curves, os.path.join(out_dir, "curves.png")))
         sections += ["<h2>Metric per evaluation</h2>", _image(os.path.join(out_dir, "curves.png"))]
@@ -167,6 +169,20 @@ def _budget_section(frame, objectives, out_dir, written) -> list[str]:
             "<h3>Budget-banded leaderboard</h3>", "<p>The best method at each target against the runner-up, "
             "paired t-test over shared seeds, Holm-corrected over the targets.</p>",
             board.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="–")]
+
+
+def _tuning_section(frame, objectives, out_dir, written) -> list[str]:
+    """Each arm's tuning curve: the best seed mean found against the CPU-hours it spent."""
+    metric, mode = next(((k, v) for k, v in objectives.items() if k not in BUDGET_COLUMNS), ("metric", "max"))
+    curves = tuning_curves(frame, metric, mode)
+    if curves.empty or curves["best"].isna().all():
+        return []
+    written.append(tuning_curves_png(curves, os.path.join(out_dir, "tuning_curves.png"), metric))
+    last = curves.groupby("unit").tail(1)
+    return ["<h2>Tuning effort</h2>", _image(os.path.join(out_dir, "tuning_curves.png")),
+            f"<p>Best validation seed mean of {html.escape(metric)} found so far against the CPU-hours each arm "
+            "spent (stopped and failed trials included): an arm that wins only after more compute was tuned more."
+            "</p>", last.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="–")]
 
 
 def _status_counts(frame: pd.DataFrame) -> str:

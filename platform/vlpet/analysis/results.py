@@ -166,6 +166,7 @@ def _trial_row(study: str, status: dict[str, Any], rows: list[dict[str, Any]]) -
     record["cpu_hours"] = wall * workers * float(resources.get("cpus_per_worker", 1)) / 3600 if wall else None
     record["gpu_hours"] = wall * workers * float(resources.get("gpus_per_worker", 0)) / 3600 if wall else None
     record["startup_s"] = status.get("startup_s")
+    record["ended"] = ended                                  # unix seconds; the order tuning curves spend compute in
     return record
 
 
