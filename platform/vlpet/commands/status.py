@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-HELP = "list the studies submitted to a Ray cluster, or show one job's status"
+HELP = "list the studies submitted to a Ray cluster (job, status, run or resume, study, storage), or show one job's status"
 
 
 def register(subparsers) -> None:
@@ -25,12 +25,14 @@ def run(args) -> int:
     else:
         info = [j for j in jobs.list_jobs() if (j.metadata or {}).get(METADATA_KEY)]
     rows = [{"job": j.submission_id, "study": (j.metadata or {}).get(METADATA_KEY), "status": str(j.status.value),
-             "storage": (j.metadata or {}).get("storage"), "message": j.message, "start_time": j.start_time,
+             "storage": (j.metadata or {}).get("storage"), "action": (j.metadata or {}).get("action", "run"),
+             "message": j.message, "start_time": j.start_time,
              "end_time": j.end_time} for j in info]
     if args.json:
         print(json.dumps(rows, indent=1))
     elif not rows:
         print("no vlpet jobs on this cluster")
     for row in rows if not args.json else []:
-        print(f"{row['job']}  {row['status']:<10} study {row['study']}  storage {row['storage']}  {row['message'] or ''}")
+        print(f"{row['job']}  {row['status']:<10} {row['action']:<6} study {row['study']}  storage {row['storage']}  "
+              f"{row['message'] or ''}")
     return 0

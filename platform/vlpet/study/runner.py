@@ -87,7 +87,8 @@ def resume_study(study_dir: str, address: str | None = None, verbose: int = 1, n
     whose seeds all ended are kept and told to the searcher; every seed that had not ended continues under its
     trial id from its newest checkpoint; the scheduler replays the stored evaluations; the search goes on until
     the study's budget of configurations is spent. Nothing in the directory is unpickled."""
-    study_dir = check_output_location(study_dir if is_uri(study_dir) else os.path.abspath(study_dir), "study directory")
+    study_dir = check_output_location(study_dir if is_uri(study_dir) else os.path.abspath(os.path.expanduser(study_dir)),
+                                      "study directory")
     check_reachable(study_dir)
     with StudyLock(study_dir, "resume"):
         spec = saved_study(study_dir)
@@ -106,12 +107,17 @@ def resume_study(study_dir: str, address: str | None = None, verbose: int = 1, n
                                 verbose=verbose, recovery=plan), study_dir, dashboard, spec)
 
 
+def already_a_study(study_dir: str) -> ConfigError:
+    """The one line for a new study whose storage already holds one (also said by ``vlpet submit``)."""
+    return ConfigError(f"storage {study_dir} already holds a study: continue it with `vlpet resume {study_dir}` "
+                       f"(on a cluster: `vlpet submit --resume {study_dir}`) or choose another storage")
+
+
 def _record_new_study(spec: StudySpec, study_dir: str) -> str:
     """Write the study's study.json; returns its new Optuna study name."""
     store = StudyStore(study_dir)
     if store.holds_study():
-        raise ConfigError(f"storage {study_dir} already holds a study: continue it with `vlpet resume {study_dir}` "
-                          f"or choose another storage")
+        raise already_a_study(study_dir)
     optuna_study = new_optuna_study_name(spec)
     store.write_study(StudyRecord(name=spec.name, objectives=dict(spec.objectives), smoke=spec.is_smoke,
                                   source=spec.source, optuna_study_name=optuna_study, seeds=tuple(spec.seeds),
