@@ -25,6 +25,8 @@ class SplitData:
 
         self.config, self.task, self.split_name, self.tokenizer, self.spec = config, task, split, tokenizer, get_task(task)
         root = self.spec.data_root(config.data_dir)
+        if split in self.spec.splits and self.spec.splits[split] is None:
+            split = "val"  # a task tested on its validation split (GQA: testdev), as the training loop does
         self.dataset = build_dataset(task, root, split, limit=limit, prompt=None if config.task_prompts else "")
         if len(self.dataset) == 0:
             raise ConfigError(f"task {task} has no {split} examples under {root}")
