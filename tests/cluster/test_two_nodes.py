@@ -119,7 +119,7 @@ def test_trials_run_on_the_second_node_and_leave_the_store_of_a_one_node_run(clu
 def test_a_trial_on_a_killed_node_resumes_on_the_head_from_its_checkpoint(cluster, data, tmp_path):
     study = write_study(tmp_path, data, name="nodeloss", seeds=[1], storage_shared=True,
                         search_space={"granularity": {"choice": ["large"]}},
-                        trial={"epochs": 4}, search={"algorithm": "grid", "max_concurrent": 1, "max_failures": 2})
+                        trial={"epochs": 3}, search={"algorithm": "grid", "max_concurrent": 1, "max_failures": 2})
     storage = str(tmp_path / "nodeloss")
     store = StudyStore(storage)
     process = vlpet(cluster.env, tmp_path / "run", "run", str(study), "--address", cluster.gcs, "--storage", storage,

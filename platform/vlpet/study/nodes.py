@@ -9,6 +9,9 @@ study whose storage is a path on this node's own disk when its trials can run el
 * or one trial does not fit the only node (its trials would wait for nodes an autoscaler adds);
 * or the driver is a Ray Client (``ray://``), not on the cluster at all.
 
+Not caught: an autoscaling cluster that has only its head at the start and adds workers for trials that would
+also fit the head (Ray 2.60's autoscaler v2 leaves no trace in the GCS that this check could read).
+
 Storage that reaches every node: a cloud URI (``s3://``, ``gs://``, ...), a path on a network filesystem
 (NFS, SMB/CIFS, Lustre, GPFS, CephFS, GlusterFS, BeeGFS or a FUSE mount such as s3fs, gcsfuse or sshfs, read
 from ``/proc/self/mounts``) mounted at the same path on every node, or a path the user marks as shared
