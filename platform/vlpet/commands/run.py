@@ -95,7 +95,7 @@ def checked_study(args):
     if args.storage:
         spec = dataclasses.replace(spec, storage=check_output_location(args.storage, "--storage"))
     if args.address is None:
-        check_local_data(spec)
+        check_local_data(spec, args.num_cpus)
     return spec
 
 
