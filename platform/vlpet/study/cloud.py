@@ -71,7 +71,8 @@ def check_reachable(location: str, timeout_s: float = CHECK_TIMEOUT_S) -> None:
             bucket = path.split("/", 1)[0]
             if filesystem.get_file_info(bucket).type == pafs.FileType.NotFound:
                 raise FileNotFoundError(f"no bucket {bucket!r} found there (missing, or the endpoint does not answer)")
-            probe_key = f"{path.rstrip('/')}/.vlpet-probe-{uuid.uuid4().hex[:8]}"   # may we write there?
+            filesystem.create_dir(path, recursive=True)                          # may we write there?
+            probe_key = f"{path.rstrip('/')}/.vlpet-probe-{uuid.uuid4().hex[:8]}"
             with filesystem.open_output_stream(probe_key) as stream:
                 stream.write(b"vlpet")
             filesystem.delete_file(probe_key)
