@@ -17,7 +17,9 @@ from vlpet.study.store import json_safe
 LABELS = {"grid": "grid (every configuration, in order)", "random": "random search",
           "anchor": "anchor: NSGA-II + plain ASHA, seed sampled",
           "anchor_seeds_looped": "NSGA-II + plain ASHA, seeds looped",
-          "vlpet_nsga2": "vlpet: NSGA-II + seed-grouped ASHA", "vlpet_tpe": "vlpet: TPE + seed-grouped ASHA"}
+          "vlpet_nsga2_accuracy_only": "vlpet: NSGA-II + seed-grouped ASHA, accuracy only",
+          "vlpet_nsga2": "vlpet: NSGA-II + seed-grouped budget-aware ASHA",
+          "vlpet_tpe": "vlpet: TPE + seed-grouped budget-aware ASHA"}
 
 
 def plot(figures: dict, path: str) -> str:

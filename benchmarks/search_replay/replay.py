@@ -35,7 +35,7 @@ FRACTION = 0.95
 REPETITIONS = {"full": 20, "quick": 5, "tiny": 2}
 SLICE = {"tiny": 2}                       # the harness test replays a 2-configuration slice of the table
 CURVE_POINTS = 101
-DEFAULTS = ("vlpet_nsga2", "vlpet_tpe")
+DEFAULTS = ("vlpet_nsga2", "vlpet_tpe")          # vlpet's default study with either sampler
 
 
 def hypervolume(means: dict[str, tuple[float, float]], reference: dict[str, float]) -> float:
@@ -124,6 +124,7 @@ def benchmark(scale: str = "full", strategies: tuple[str, ...] = STRATEGIES) -> 
             curves.append(on_grid(curve, xs))
             needs.append(compute_to_reach(curve, FRACTION))
             runs.append({"trials": progress.trials, "stopped": progress.stopped, "paused": progress.paused,
+                         "configurations": progress.configurations, "retrained": progress.retrained,
                          "spent_s": progress.spent, "final_hv_fraction": curve[-1][1] if curve else 0.0})
         stack = np.vstack(curves)
         results[name] = {**summarise(needs, total), "runs": runs, "curve": {

@@ -41,6 +41,8 @@ class Progress:
     trials: int = 0
     stopped: int = 0
     paused: int = 0
+    configurations: int = 0              # distinct configurations trained (some seeds at least)
+    retrained: int = 0                   # trials of a configuration x seed that had been trained before
 
 
 class Replay:
@@ -86,8 +88,14 @@ class Replay:
             self._add_trials()
             self._fill_slots()
             if not self.events or self._over_budget():
-                return self.progress
+                return self._counted()
             self._advance()
+
+    def _counted(self) -> Progress:
+        runs = [(self._config_id(t), int(t.config["seed"])) for t in self.trials if self.position[t.trial_id]]
+        self.progress.configurations = len({config for config, _ in runs})
+        self.progress.retrained = len(runs) - len(set(runs))
+        return self.progress
 
     def _over_budget(self) -> bool:
         return self.compute_cap is not None and self.progress.spent >= self.compute_cap
@@ -118,9 +126,12 @@ class Replay:
             trial.set_status(Trial.RUNNING)
             self._schedule_next(trial)
 
+    @staticmethod
+    def _config_id(trial: Trial) -> str:
+        return configuration_id({k: v for k, v in trial.config.items() if k != "seed" and not str(k).startswith("_")})
+
     def _runs(self, trial: Trial):
-        config = {k: v for k, v in trial.config.items() if k != "seed" and not str(k).startswith("_")}
-        return self.table.runs[(configuration_id(config), int(trial.config["seed"]))]
+        return self.table.runs[(self._config_id(trial), int(trial.config["seed"]))]
 
     def _schedule_next(self, trial: Trial) -> None:
         evaluations = self._runs(trial)
@@ -157,8 +168,7 @@ class Replay:
             self._schedule_next(trial)
 
     def _finish(self, trial: Trial, evaluation) -> None:
-        config = configuration_id({k: v for k, v in trial.config.items() if k != "seed" and not str(k).startswith("_")})
-        seeds = self.finished.setdefault(config, {})
+        seeds = self.finished.setdefault(self._config_id(trial), {})
         seeds[int(trial.config["seed"])] = (evaluation.metric, evaluation.trainable_pct)
         self.stop_trial(trial)
         if len(seeds) == len(self.table.seeds):

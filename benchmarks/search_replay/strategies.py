@@ -10,8 +10,11 @@
 * ``anchor_seeds_looped``: the same NSGA-II and plain ASHA, but every configuration runs once per seed
   (:class:`SeedRepeater`, Optuna told seed means): ASHA still judges each seed alone.
 * ``vlpet_nsga2`` / ``vlpet_tpe``: vlpet's default study: :class:`SeedRepeater` around ``OptunaSearch`` with the
-  sampler vlpet builds for ``nsga2`` / ``tpe`` (vlpet.study.tuner), and seed-grouped ASHA
-  (:class:`SeedGroupScheduler`: a configuration's seeds promoted or stopped together, on their mean).
+  sampler vlpet builds for ``nsga2`` / ``tpe`` (vlpet.study.tuner), and seed-grouped, budget-aware ASHA
+  (:class:`SeedGroupScheduler` with the study's ``scheduler_options``: a configuration's seeds promoted or
+  stopped together, on their mean, compared on non-dominated fronts of (seed mean, trainable_pct)).
+* ``vlpet_nsga2_accuracy_only``: the same with budget-awareness switched off (seed-grouped ASHA on the seed mean
+  alone), to tell the two parts apart.
 
 Every ASHA uses the study file's rungs (``grace_period`` 1, ``reduction_factor`` 2, ``max_t`` = the recorded
 evaluations); the samplers are seeded with the repetition's seed; ``max_concurrent`` is 2, the recording's.
@@ -30,7 +33,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from benchmarks.search_replay.table import Recorded
 from vlpet.study.recovery import configuration_id
-from vlpet.study.seed_scheduler import SeedGroupScheduler
+from vlpet.study.seed_scheduler import SeedGroupScheduler, scheduler_options
 from vlpet.study.seeds import GridSearcher, SeedRepeater
 from vlpet.study.space import OptunaSpace, grid_points
 from vlpet.study.spec import StudySpec
@@ -73,9 +76,13 @@ def _tpe(seed: int) -> optuna.samplers.BaseSampler:
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
 
 
-def _seed_groups(seeds: int, evaluations: int, metric: str, mode: str) -> SeedGroupScheduler:
+def _seed_groups(spec: StudySpec, seeds: int, evaluations: int, budget_aware: bool) -> SeedGroupScheduler:
+    """vlpet's scheduler with the study's options (vlpet.study.seed_scheduler.scheduler_options: budget-aware on
+    trainable_pct for this study), or with budget-awareness switched off."""
+    metric, mode = spec.primary_metric
+    options = {**scheduler_options(spec), **({} if budget_aware else {"budget_aware": False})}
     scheduler = SeedGroupScheduler(seeds=seeds, grace_period=GRACE_PERIOD, reduction_factor=REDUCTION_FACTOR,
-                                   max_t=evaluations)
+                                   max_t=evaluations, **options)
     scheduler.set_search_properties(metric, mode)
     return scheduler
 
@@ -108,10 +115,11 @@ def build(name: str, spec: StudySpec, table: Recorded, seed: int) -> Built:
     if name == "anchor_seeds_looped":
         searcher = repeated(_optuna(OptunaSpace(spec), _nsga2(samples, seed), spec))
         return searcher, _plain_asha(evaluations, metric, mode), samples * len(seeds)
-    if name in ("vlpet_nsga2", "vlpet_tpe"):
-        sampler = _nsga2(samples, seed) if name == "vlpet_nsga2" else _tpe(seed)
+    if name in ("vlpet_nsga2", "vlpet_tpe", "vlpet_nsga2_accuracy_only"):
+        sampler = _tpe(seed) if name == "vlpet_tpe" else _nsga2(samples, seed)
         searcher = repeated(_optuna(OptunaSpace(spec), sampler, spec))
-        return searcher, _seed_groups(len(seeds), evaluations, metric, mode), samples * len(seeds)
+        aware = name != "vlpet_nsga2_accuracy_only"
+        return searcher, _seed_groups(spec, len(seeds), evaluations, aware), samples * len(seeds)
     raise ValueError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
 
 
@@ -134,5 +142,6 @@ def restrict(spec: StudySpec, table: Recorded) -> StudySpec:
     return cut
 
 
-STRATEGIES = ("grid", "random", "anchor", "anchor_seeds_looped", "vlpet_nsga2", "vlpet_tpe")
+STRATEGIES = ("grid", "random", "anchor", "anchor_seeds_looped", "vlpet_nsga2_accuracy_only", "vlpet_nsga2",
+              "vlpet_tpe")
 Builder = Callable[[str, StudySpec, Recorded, int], Built]

@@ -30,16 +30,22 @@ def study_rows(study_dir: str) -> list[dict[str, Any]]:
 
 
 def charged_compute(rows: list[dict[str, Any]]) -> dict[tuple[str, int, int], float]:
-    """Cumulative compute seconds the replay charges at each (config, seed, step): training steps at the
-    configuration's median seconds per step (the median of its seeds' ``train_step_s``, so a burst of load from
-    other processes on one segment does not make a configuration look dear) plus one validation evaluation at
-    the table's median evaluation time (the wall time of a segment beyond its training steps, over the segments
-    that neither start a trial nor end it). Process start-up and the final held-out test are not charged: no
-    search strategy's decision depends on them."""
-    step_s: dict[str, list[float]] = {}
+    """Cumulative compute seconds the replay charges at each (config, seed, step): training steps at the seconds
+    per step of the configuration's model, plus one validation evaluation at the table's median evaluation time
+    (the wall time of a segment beyond its training steps, over the segments that neither start a trial nor end
+    it). A model's seconds per step is the median, over the trials that build it (the configurations that differ
+    only in ``lr``, and their seeds), of each trial's fastest segment (``train_step_s`` is a segment's mean): load
+    from other processes on a shared machine only ever adds time, so a burst over part of a trial, or over one
+    configuration, does not make a model look dear. Process start-up and the final held-out test are not
+    charged: no search strategy's decision depends on them."""
+    fastest: dict[str, float] = {}
     for row in rows:
-        step_s.setdefault(_config(row), []).append(float(row["train_step_s"]))
-    per_step = {config: statistics.median(values) for config, values in step_s.items()}
+        trial = str(row["trial_id"])
+        fastest[trial] = min(fastest.get(trial, float("inf")), float(row["train_step_s"]))
+    by_model: dict[str, dict[str, float]] = {}
+    for row in rows:
+        by_model.setdefault(_model(row), {})[str(row["trial_id"])] = fastest[str(row["trial_id"])]
+    per_step = {_config(row): statistics.median(by_model[_model(row)].values()) for row in rows}
     overheads = []
     for previous, row in _segments(rows):
         if previous is not None and not row.get("finished"):
@@ -57,6 +63,11 @@ def charged_compute(rows: list[dict[str, Any]]) -> dict[tuple[str, int, int], fl
 
 def _config(row: dict[str, Any]) -> str:
     return configuration_id(dict(row.get("sampled") or {}))
+
+
+def _model(row: dict[str, Any]) -> str:
+    """The configuration without its learning rate: what decides the cost of a step."""
+    return configuration_id({k: v for k, v in (row.get("sampled") or {}).items() if k != "lr"})
 
 
 def _segments(rows: list[dict[str, Any]]) -> Iterable[tuple[dict[str, Any] | None, dict[str, Any]]]:
