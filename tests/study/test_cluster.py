@@ -58,3 +58,41 @@ def test_submit_refuses_plain_http_to_a_remote_host(tmp_path, capsys):
     study = write_study(tmp_path, tmp_path, name="remote", seeds=[1])
     assert main(["submit", str(study), "--address", "http://192.0.2.10:8265"]) == 2
     assert "plain HTTP" in capsys.readouterr().err
+
+
+def _job_of(out: str) -> str:
+    return out.split("submitted job ")[1].split()[0]
+
+
+def _storage_of(out: str) -> str:
+    return out.split("study directory on the cluster: ")[1].splitlines()[0].strip()
+
+
+def test_the_same_study_submitted_twice_runs_twice_and_resubmission_is_refused_or_resumed(head, tmp_path, monkeypatch,
+                                                                                          capsys):
+    """Two consecutive submissions of one study file both SUCCEED in storages of their own; a submission into a
+    storage that holds a study is refused before any job starts; `--resume` continues a study on the cluster."""
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", head["token_file"])
+    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
+    study = write_study(tmp_path, mini_data(tmp_path), name="again", seeds=[1],
+                        search_space={"granularity": {"choice": ["small"]}}, trial={"epochs": 1})
+    storages = []
+    for _ in range(2):
+        assert main(["submit", str(study), "--address", head["address"], "--wait"]) == 0
+        out = capsys.readouterr().out
+        assert f"[job {_job_of(out)}: SUCCEEDED]" in out
+        storages.append(_storage_of(out))
+    assert storages[0] != storages[1] and all(s.startswith(str(tmp_path / "again-")) for s in storages)
+    assert [len(StudyStore(s).statuses()) for s in storages] == [1, 1]
+    assert main(["status", "--address", head["address"]]) == 0
+    listing = capsys.readouterr().out
+    assert all(storage in listing for storage in storages)
+
+    assert main(["submit", str(study), "--address", head["address"], "--storage", storages[0]]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "already holds a study" in err and "--resume" in err
+
+    assert main(["submit", "--resume", storages[0], "--address", head["address"], "--wait"]) == 0
+    out = capsys.readouterr().out
+    assert f"[job {_job_of(out)}: SUCCEEDED]" in out and _storage_of(out) == storages[0]
+    assert [s["status"] for s in StudyStore(storages[0]).statuses()] == ["TERMINATED"]
