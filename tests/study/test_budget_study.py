@@ -61,5 +61,5 @@ def test_the_quickstart_equal_budget_study_sizes_records_and_analyses_every_arm(
 
     written = write_study_outputs(outcome.study_dir, str(tmp_path / "report"))
     names = {Path(p).name for p in written}
-    assert {"budget_curves.png", "budget_curves.csv", "budget_leaderboard.csv"} <= names
+    assert {"budget_curves.png", "budget_curves.csv", "budget_leaderboard.csv", "tuning_curves.png"} <= names
     assert "Budget-banded leaderboard" in (tmp_path / "report" / "report.html").read_text()
