@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-HELP = "list the studies submitted to a Ray cluster (job, status, run or resume, study, storage), or show one job's status"
+HELP = ("list the studies submitted to a Ray cluster (job, status, run or resume, study, storage), or show one "
+        "job's status")
 
 
 def register(subparsers) -> None:

@@ -50,7 +50,8 @@ def _quick_filesystem(location: str) -> tuple[pafs.FileSystem, str]:
         options = {}
         if endpoint:
             scheme, _, host = endpoint.partition("://")
-            options = {"endpoint_override": host.rstrip("/"), "scheme": scheme} if host else {"endpoint_override": endpoint}
+            options = ({"endpoint_override": host.rstrip("/"), "scheme": scheme} if host
+                       else {"endpoint_override": endpoint})
         filesystem = pafs.S3FileSystem(
             region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None,
             connect_timeout=2, request_timeout=4,
@@ -70,7 +71,8 @@ def check_reachable(location: str, timeout_s: float = CHECK_TIMEOUT_S) -> None:
             filesystem, path = _quick_filesystem(location)
             bucket = path.split("/", 1)[0]
             if filesystem.get_file_info(bucket).type == pafs.FileType.NotFound:
-                raise FileNotFoundError(f"no bucket {bucket!r} found there (missing, or the endpoint does not answer)")
+                raise FileNotFoundError(f"no bucket {bucket!r} found there (missing, or the endpoint does not "
+                                        "answer)")
             filesystem.create_dir(path, recursive=True)                          # may we write there?
             probe_key = f"{path.rstrip('/')}/.vlpet-probe-{uuid.uuid4().hex[:8]}"
             with filesystem.open_output_stream(probe_key) as stream:

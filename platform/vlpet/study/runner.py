@@ -87,8 +87,9 @@ def resume_study(study_dir: str, address: str | None = None, verbose: int = 1, n
     whose seeds all ended are kept and told to the searcher; every seed that had not ended continues under its
     trial id from its newest checkpoint; the scheduler replays the stored evaluations; the search goes on until
     the study's budget of configurations is spent. Nothing in the directory is unpickled."""
-    study_dir = check_output_location(study_dir if is_uri(study_dir) else os.path.abspath(os.path.expanduser(study_dir)),
-                                      "study directory")
+    if not is_uri(study_dir):
+        study_dir = os.path.abspath(os.path.expanduser(study_dir))
+    study_dir = check_output_location(study_dir, "study directory")
     check_reachable(study_dir)
     with StudyLock(study_dir, "resume"):
         spec = saved_study(study_dir)
