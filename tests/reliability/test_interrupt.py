@@ -122,6 +122,7 @@ def assert_interrupted(stopped: Stopped, status: int, study_dir: str) -> None:
     assert stopped.returncode == status, stopped.stderr[-3000:]
     assert stopped.stderr.strip().splitlines()[-1] == f"interrupted: continue with `vlpet resume {study_dir}`"
     assert "Traceback" not in stopped.stderr and "SIGTERM received" not in stopped.stderr
+    assert "Tuner.restore" not in stopped.stderr + stopped.stdout     # Tune's advice would unpickle the study
     assert "study finished" not in stopped.stdout and "wrote " not in stopped.stdout      # no final report
 
 

@@ -19,6 +19,7 @@ further signals are ignored so that the embedded Ray is always shut down and no 
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -113,11 +114,20 @@ def fit(tuner):
     active._tune_stop = signal.getsignal(signal.SIGUSR1)
     active.arm()
     active._fitting = True
+    tune_log = logging.getLogger("ray.tune.tune")
+    tune_log.addFilter(_no_tune_restore_hint)
     try:
         return tuner.fit()
     finally:
         active._fitting = False
+        tune_log.removeFilter(_no_tune_restore_hint)
         signal.signal(signal.SIGUSR1, active._tune_stop if active._tune_stop is not None else signal.SIG_DFL)
+
+
+def _no_tune_restore_hint(record: logging.LogRecord) -> bool:
+    """Drop Tune's "Resume experiment with: Tuner.restore(...)" advice: vlpet resumes from its own store
+    (``vlpet resume DIR``, printed by the command), and Tuner.restore would unpickle the study directory."""
+    return "Tuner.restore" not in record.getMessage()
 
 
 def shutdown_ray() -> None:

@@ -59,7 +59,13 @@ class StudyLock:
         record = {"host": socket.gethostname(), "pid": os.getpid(), "command": self.command,
                   "argv": " ".join(sys.argv[:3]), "since": time.time()}
         data = json.dumps(record).encode()
-        self.store.fs.create_dir(self.store.root, recursive=True)
+        try:                            # the study's first write: a storage that cannot hold it stops here
+            if self.store.local and os.path.exists(self.store.root) and not os.path.isdir(self.store.root):
+                raise ConfigError(f"{self.store.location} is a file, not a directory: choose another storage")
+            self.store.fs.create_dir(self.store.root, recursive=True)
+        except OSError as error:
+            reason = getattr(error, "strerror", None) or str(error).splitlines()[0]
+            raise ConfigError(f"{self.store.location}: cannot create the study directory ({reason})") from None
         for _ in range(2):
             if self._create(data):
                 self.held = True
@@ -83,7 +89,7 @@ class StudyLock:
             except FileExistsError:
                 return False
             except OSError as error:
-                raise ConfigError(f"{self.store.location}: cannot write the study's lock file ({error.strerror})") from None
+                raise ConfigError(f"{self.store.location}: cannot write in the study directory ({error.strerror})") from None
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(data)
                 handle.flush()
