@@ -20,7 +20,7 @@ import ray.tune
 from vlpet.study.cloud import OPTUNA_FILE, local_optuna_dir, optuna_upload_callback
 from vlpet.study.ledger import StudyLedger
 from vlpet.study.recovery import RecoveryPlan, configuration_id
-from vlpet.study.seed_scheduler import SeedGroupScheduler
+from vlpet.study.seed_scheduler import SeedGroupScheduler, scheduler_options
 from vlpet.study.seeds import GridSearcher, SeedRepeater
 from vlpet.study.space import encode_point, grid_points, optuna_space
 from vlpet.study.spec import StudySpec
@@ -166,7 +166,7 @@ def _scheduler(spec: StudySpec):
     return SeedGroupScheduler(seeds=len(spec.seeds), max_t=int(spec.scheduler.max_t),
                               grace_period=max(1, int(spec.scheduler.grace_period)),
                               reduction_factor=max(2, int(spec.scheduler.reduction_factor)),
-                              pause=int(spec.resources.workers) <= 1)
+                              pause=int(spec.resources.workers) <= 1, **scheduler_options(spec))
 
 
 def _trainable(spec: StudySpec, study_dir: str):
