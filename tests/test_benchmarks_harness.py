@@ -48,3 +48,18 @@ def test_the_ddp_reference_runs_every_trial_on_two_ranks(tmp_path):
     # rank 0 evaluated and checkpointed each trial in its own directory
     for index in range(2):
         assert list((tmp_path / "ddp" / f"trial-{index}-rank-0" / "checkpoints").glob("step_*"))
+
+
+def test_search_replay_on_a_two_configuration_slice_replays_every_strategy_and_marks_its_targets():
+    # The recorded grid table, cut to two configurations; real searchers and schedulers on the simulated clock.
+    report = json_safe(run_benchmarks(["search_replay"], Settings("tiny")))
+    json.dumps(report, allow_nan=False)
+    figures = report["benchmarks"]["search_replay"]["figures"]
+    assert figures["table"]["configurations"] == 2 and figures["table"]["grid_hypervolume"] > 0
+    grid = figures["strategies"]["grid"]
+    assert grid["reached"] == grid["repetitions"] == 2 and grid["runs"][0]["final_hv_fraction"] == 1.0
+    assert 0 < grid["median_s"] <= figures["table"]["grid_compute_s"] * (1 + 1e-9)
+    vlpet = figures["strategies"]["vlpet_nsga2"]["runs"]
+    assert all(run["trials"] >= 2 and run["spent_s"] > 0 for run in vlpet)
+    assert [t["benchmark"] for t in report["targets"]] == ["search_replay"] * 4
+    assert all(entry["met"] in (True, False) for entry in report["targets"])

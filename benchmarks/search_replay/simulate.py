@@ -87,7 +87,8 @@ class Replay:
         while True:
             self._add_trials()
             self._fill_slots()
-            if not self.events or self._over_budget():
+            # past the cap, evaluations due at this very moment (a group's seeds ending together) still count
+            if not self.events or (self._over_budget() and self.events[0][0] > self.now + 1e-6):
                 return self._counted()
             self._advance()
 
