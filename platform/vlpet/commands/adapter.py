@@ -52,8 +52,8 @@ def run(args) -> int:
         os.makedirs(out)
     command = "vlpet " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["adapter"] else ""
     for row, target in zip(rows, targets):
-        location = row.get("artifact")
-        if not isinstance(location, str) or not location:
+        location = _located(args.study_dir, row)
+        if location is None:
             raise ConfigError(f"trial {row['trial_id']} kept no checkpoint (no artifact: it did not finish, or it "
                               "ran before vlpet kept artifacts)")
         described = export_adapter(location, target, merge=args.merge, evidence=evidence(frame, row, args.study_dir),
@@ -61,3 +61,18 @@ def run(args) -> int:
         size = sum(described["files"].values())
         print(f"wrote {target} ({described['layout']} layout, trial {row['trial_id']}, {size:,} bytes)")
     return 0
+
+
+def _located(study_dir: str, row) -> str | None:
+    """The trial's artifact under this study directory (a moved or copied study keeps its artifacts with it),
+    else where the trial recorded it; None where it kept none."""
+    from vlpet.study.store import ARTIFACT_MANIFEST, StudyStore, artifact_location
+
+    store = StudyStore(study_dir)
+    here = artifact_location(study_dir, str(row["trial_id"]))
+    import pyarrow.fs as pafs
+
+    if store.fs.get_file_info(store._path("artifacts", str(row["trial_id"]), ARTIFACT_MANIFEST)).type == pafs.FileType.File:
+        return here
+    recorded = row.get("artifact")
+    return recorded if isinstance(recorded, str) and recorded else None
