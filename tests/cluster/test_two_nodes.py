@@ -114,6 +114,9 @@ def test_trials_run_on_the_second_node_and_leave_the_store_of_a_one_node_run(clu
     assert {s["status"] for s in StudyStore(alone).statuses()} == {"TERMINATED"}
     assert len(store_files(shared)) == len(store_files(alone)) > 4
     assert by_seed(shared) == by_seed(alone)
+    print(f"two-node run: {[(s['sampled']['granularity'], s['seed'], s['node_id'][:8]) for s in statuses]} "
+          f"(node 2 is {cluster.node_ids['node2'][:8]}); store files {len(store_files(shared))} on two nodes, "
+          f"{len(store_files(alone))} on one")
 
 
 def test_a_trial_on_a_killed_node_resumes_on_the_head_from_its_checkpoint(cluster, data, tmp_path):
