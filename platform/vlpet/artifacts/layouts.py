@@ -64,7 +64,8 @@ def _peft_config(model, base_backbone):
     config.base_model_name_or_path = getattr(base_backbone, "name_or_path", None) or None
     if config.peft_type.value == "LORA" and config.bias == "none":
         trained = set(trainable_state_dict_names(model.backbone))
-        names = {n for n, p in model.backbone.named_parameters() if any(p is b for b in existing_biases(model.backbone))}
+        biases = {id(b) for b in existing_biases(model.backbone)}
+        names = {n for n, p in model.backbone.named_parameters() if id(p) in biases}
         if names and names <= trained:
             config.bias = "all"
     return config

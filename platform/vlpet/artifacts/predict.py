@@ -23,7 +23,8 @@ class SplitData:
     def __init__(self, config, task: str, split: str, tokenizer, limit: int | None = None) -> None:
         from vlpet.data.registry import build_dataset, get_task
 
-        self.config, self.task, self.split_name, self.tokenizer, self.spec = config, task, split, tokenizer, get_task(task)
+        self.config, self.task, self.split_name, self.tokenizer = config, task, split, tokenizer
+        self.spec = get_task(task)
         root = self.spec.data_root(config.data_dir)
         if split in self.spec.splits and self.spec.splits[split] is None:
             split = "val"  # a task tested on its validation split (GQA: testdev), as the training loop does

@@ -1,4 +1,5 @@
-"""`vlpet adapter export STUDY_DIR --best | --trial ID | --config LABEL | --frontier K [--seed S] --out DIR [--merge]`."""
+"""`vlpet adapter export STUDY_DIR --best | --trial ID | --config LABEL | --frontier K [--seed S] --out DIR
+[--merge]`."""
 
 from __future__ import annotations
 
@@ -72,7 +73,8 @@ def _located(study_dir: str, row) -> str | None:
     here = artifact_location(study_dir, str(row["trial_id"]))
     import pyarrow.fs as pafs
 
-    if store.fs.get_file_info(store._path("artifacts", str(row["trial_id"]), ARTIFACT_MANIFEST)).type == pafs.FileType.File:
+    manifest = store._path("artifacts", str(row["trial_id"]), ARTIFACT_MANIFEST)
+    if store.fs.get_file_info(manifest).type == pafs.FileType.File:
         return here
     recorded = row.get("artifact")
     return recorded if isinstance(recorded, str) and recorded else None

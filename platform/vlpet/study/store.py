@@ -5,6 +5,8 @@ Layout under the study directory (a local/shared path or a cloud URI, through ``
     results/<trial_id>/eval_<step:08d>.json   one evaluation: config, seed, metrics, finished flag
     trials/<trial_id>.json                     the trial's status record (a TrialStatus and its details)
     study.json                                 the study as started (StudyRecord): what resume and analysis read
+    artifacts/<trial_id>/                      the weights a finished trial is judged by, its config and a manifest
+                                               (written last; see write_artifact and docs/artifacts.md)
 
 Every file is written whole: on a local filesystem under a temporary name and renamed, on object stores as
 one put. A trial's evaluations are never rewritten, so nothing finished is lost when a driver or worker dies.
