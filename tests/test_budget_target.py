@@ -302,3 +302,20 @@ def test_a_falling_knob_with_plateaus_is_solved_exactly(monkeypatch):
     with pytest.raises(UnreachableTarget) as refusal:
         solve_budget(keys, make_target(target_params=count(2) + 1))
     assert (refusal.value.low, refusal.value.high) == (count(MAX_SIZE), count(2))
+
+
+def test_a_bytes_target_counts_the_stored_precision(capsys):
+    # 1-bit LoRA weights take 1/32 of their fp32 bytes, so the same byte budget buys a far larger rank.
+    ranks = {}
+    for bits in (32, 1):
+        assert main(["params", "--set", "method=lora", "--set", "backbone=bart-base", "--set", f"adapter_bits={bits}",
+                     "--target-bytes", "10000000", "--json"]) == 0
+        solved = json.loads(capsys.readouterr().out)
+        assert solved["target"] == {"bytes": 10000000}
+        assert abs(solved["adapter_bytes"] - 10_000_000) <= abs(solved["bracket"][0][1] - solved["bracket"][-1][1])
+        ranks[bits] = solved["config"]["lora_rank"]
+    assert ranks[1] > 20 * ranks[32]
+    # Below the floor (the fp32 visual projector alone is 6.3 MB): exit 2 and one line.
+    assert main(["params", "--set", "method=lora", "--set", "backbone=bart-base", "--target-bytes", "3000000"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot be reached" in err[0]

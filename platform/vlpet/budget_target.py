@@ -62,11 +62,15 @@ class Target:
         return f"{int(value):,} " + ("trainable params" if self.unit == "params" else "bytes of trained weights")
 
 
-def make_target(target_pct: float | None = None, target_params: int | None = None) -> Target:
-    """Exactly one of the two."""
-    if (target_pct is None) == (target_params is None):
-        raise ConfigError("give exactly one budget target: a trainable % or a number of trainable params")
-    return Target("pct", target_pct) if target_pct is not None else Target("params", target_params)
+def make_target(target_pct: float | None = None, target_params: int | None = None,
+                target_bytes: int | None = None) -> Target:
+    """Exactly one of the three: a trainable %, a number of trainable parameters, or bytes of trained weights."""
+    given = [(unit, value) for unit, value in (("pct", target_pct), ("params", target_params), ("bytes", target_bytes))
+             if value is not None]
+    if len(given) != 1:
+        raise ConfigError("give exactly one budget target: a trainable %, a number of trainable params or a number "
+                          "of bytes")
+    return Target(*given[0])
 
 
 class UnreachableTarget(ConfigError):

@@ -1,5 +1,5 @@
 """`vlpet params`: the parameter budget of a trial config, built on the meta device (no weights, no download);
-with ``--target-pct``/``--target-params``, the method's size knob solved for a budget target."""
+with ``--target-pct``/``--target-params``/``--target-bytes``, the method's size knob solved for a budget target."""
 
 from __future__ import annotations
 
@@ -29,6 +29,9 @@ def register(subparsers) -> None:
                              "that follow it (gate_bottleneck) follow; exit 2 with the reachable range when P cannot "
                              "be reached")
     target.add_argument("--target-params", type=int, metavar="N", help="as --target-pct, for N trainable parameters")
+    target.add_argument("--target-bytes", type=int, metavar="B",
+                        help="as --target-pct, for B bytes of trained weights as stored (adapter_bytes: counts "
+                             "adapter_bits, scales included; e.g. --set adapter_bits=1 --target-bytes 250000)")
     parser.set_defaults(run=run)
 
 
@@ -99,7 +102,7 @@ def format_solution(solution: BudgetSolution) -> str:
     """The solved keys, the achieved budget and its error, the other side of the target, then the budget table."""
     target, config = solution.target, solution.config
     solved = ", ".join(f"{key} {value}" for key, value in solved_keys(solution).items())
-    unit = "percentage points" if target.unit == "pct" else "params"
+    unit = {"pct": "percentage points", "params": "params", "bytes": "bytes"}[target.unit]
     error = f"{round(solution.error, 3) + 0.0:+.3f}" if target.unit == "pct" else f"{int(solution.error):+,}"
     rows = [f"target   {target.show(target.value)}: {config.method} on {config.backbone}",
             f"solved   {solved or f'nothing: {config.method} has no size knob, one size'}",
@@ -120,7 +123,7 @@ def solution_json(solution: BudgetSolution) -> dict:
 
 
 def run_target(args) -> int:
-    target = make_target(args.target_pct, args.target_params)
+    target = make_target(args.target_pct, args.target_params, args.target_bytes)
     solution = solve_budget(given_keys(args.trial, args.set), target)
     print(json.dumps(solution_json(solution)) if args.json else format_solution(solution))
     return 0
@@ -130,7 +133,7 @@ def run(args) -> int:
     if args.list_methods:
         print(list_methods())
         return 0
-    if args.target_pct is not None or args.target_params is not None:
+    if args.target_pct is not None or args.target_params is not None or args.target_bytes is not None:
         return run_target(args)
     config = TrialConfig.from_file(args.trial, args.set)
     budget = trial_budget(config)
