@@ -25,7 +25,7 @@ def test_write_study_outputs_writes_every_artefact(study):
     written = write_study_outputs(study)
     names = sorted(os.path.basename(p) for p in written)
     assert names == ["ablation.csv", "ablation.md", "ablation.tex", "curves.png", "pareto.html", "pareto.png",
-                     "report.html", "results.csv", "results.parquet"]
+                     "report.html", "results.csv", "results.parquet", "tuning_curves.png"]
     page = open(os.path.join(study, "report", "report.html"), encoding="utf-8").read()
     assert "Pareto frontier" in page and "TrainingDiverged" in page and "data:image/png;base64" in page
     assert open(os.path.join(study, "report", "pareto.png"), "rb").read(4) == b"\x89PNG"
