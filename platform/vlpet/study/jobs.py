@@ -87,8 +87,9 @@ def project_root() -> str:
     return root
 
 
-def _submit_when_ready(jobs, timeout_s: float = 120.0, **job) -> str:
-    """Submit, waiting while a just-started head has no job agent yet (HTTP 500 "No available agent")."""
+def _submit_when_ready(jobs, timeout_s: float = 300.0, **job) -> str:
+    """Submit, waiting while a just-started head has no job agent yet (HTTP 500 "No available agent"). On a busy
+    machine the head's dashboard agent has been seen to take over two minutes to register."""
     import time
 
     deadline = time.time() + timeout_s
