@@ -22,7 +22,6 @@ import time
 from dataclasses import dataclass, fields
 from typing import Any, Callable, Mapping
 
-from vlpet.build import trial_budget
 from vlpet.errors import ConfigError
 from vlpet.pet.options import MAX_SIZE
 from vlpet.pet.registry import method_record
@@ -60,6 +59,14 @@ class Target:
         if self.unit == "pct":
             return f"{value:.3f}%"
         return f"{int(value):,} " + ("trainable params" if self.unit == "params" else "bytes of trained weights")
+
+
+def trial_budget(config: TrialConfig) -> dict:
+    """vlpet.build's meta-device count, imported on first use: studies import this module to size their arms,
+    and vlpet.build brings transformers (seconds per process) into every study driver and Train controller."""
+    from vlpet.build import trial_budget as count
+
+    return count(config)
 
 
 def make_target(target_pct: float | None = None, target_params: int | None = None,

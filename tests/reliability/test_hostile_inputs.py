@@ -53,6 +53,10 @@ def tripwires(monkeypatch):
     runner = types.ModuleType("vlpet.study.runner")
     runner.run_study = runner.resume_study = runner.connect_ray = refuse
     monkeypatch.setitem(sys.modules, "vlpet.study.runner", runner)
+    # `from vlpet.study import runner` reads the package's attribute first, once the real module was imported
+    import vlpet.study
+
+    monkeypatch.setattr(vlpet.study, "runner", runner, raising=False)
     import vlpet.train.loop
 
     monkeypatch.setattr(vlpet.train.loop, "run_trial", refuse)
