@@ -135,12 +135,14 @@ def recovery_plan(spec: StudySpec, study_dir: str) -> RecoveryPlan:
 def _seed_run(store: StudyStore, record: dict[str, Any], rows: list[dict[str, Any]], objectives: list[str]) -> SeedRun:
     status = TrialStatus(record["status"])
     interrupted = status is TrialStatus.STOPPED and str(record.get("error") or "").startswith(INTERRUPTED)
-    ended = status.ended and not interrupted
     last = rows[-1] if rows else {}
+    # A seed whose evaluation that ends its budget is stored did all its work, even if its driver died before
+    # recording the end: it is finished, not resumed (its checkpoint has nothing left to train).
+    ended = (status.ended and not interrupted) or bool(last.get("finished"))
     result = {m: float(last[m]) for m in objectives if isinstance(last.get(m), (int, float))} or None
     checkpoint = None if ended else latest_checkpoint(store, record.get("tune_trials") or [record["trial_id"]])
     return SeedRun(seed=int(record["seed"]), trial_id=record["trial_id"], checkpoint=checkpoint, result=result,
-                   ended=ended, failed=status is TrialStatus.ERROR)
+                   ended=ended, failed=status is TrialStatus.ERROR and not last.get("finished"))
 
 
 def latest_checkpoint(store: StudyStore, tune_ids: list[str]) -> str | None:

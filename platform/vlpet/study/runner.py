@@ -158,9 +158,15 @@ def _close_dangling(store: StudyStore) -> None:
 
 
 def _mark_interrupted(store: StudyStore) -> None:
-    """Record every trial that did not end as STOPPED with the ``interrupted`` reason (a resumed study continues
-    each of them from its checkpoint)."""
+    """Record every trial that did not end: TERMINATED when its stored evaluations reached the end of its budget
+    (the driver died before it recorded the end), else STOPPED with the ``interrupted`` reason (a resumed study
+    continues each of them from its checkpoint)."""
     for record in store.statuses():
-        if not TrialStatus(record["status"]).ended:
+        if TrialStatus(record["status"]).ended:
+            continue
+        rows = store.evaluations(record["trial_id"])
+        if rows and rows[-1].get("finished"):        # its last evaluation ended the budget: it did finish
+            store.mark_finished(record["trial_id"])
+        else:
             store.mark_stopped(record["trial_id"],
                                f"{INTERRUPTED}: not completed by the study run (driver died or time budget ended)")
