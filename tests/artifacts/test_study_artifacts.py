@@ -13,8 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.study.ray_fixtures import mini_data, write_study
-from tests.study.test_resume_safety import _kill_session, _wait_for
+from tests.study.ray_fixtures import kill_mid_study, mini_data, write_study
 from vlpet.analysis.compare import mean_interval
 from vlpet.analysis.results import finished, load_results
 from vlpet.cli import main
@@ -33,19 +32,8 @@ def resumed(tmp_path_factory):
     path = write_study(root, mini_data(root), name="kept", search={"algorithm": "grid", "max_concurrent": 1},
                        trial={"epochs": 2, "eval_every_steps": 4})
     study_dir, store = str(root / "kept"), StudyStore(str(root / "kept"))
-    driver = subprocess.Popen([sys.executable, "-m", "vlpet.cli", "run", str(path), "--num-cpus", "2", "--quiet"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-
-    def one_done_one_checkpointed():
-        statuses = {s["status"]: s for s in store.statuses()}
-        running = statuses.get("RUNNING")
-        return ("TERMINATED" in statuses and running and latest_checkpoint(store, [running["trial_id"]])
-                and statuses)
-
-    try:
-        statuses = _wait_for(one_done_one_checkpointed, 600, "a finished seed and a checkpointed one")
-    finally:
-        _kill_session(driver)
+    statuses = kill_mid_study([str(path), "--num-cpus", "2", "--quiet"], store, 600,
+                              "a finished seed and a checkpointed one")
     cut = statuses["RUNNING"]["trial_id"]
     assert store.status(cut).get("artifact") is None          # killed before its end: nothing kept yet
     started = time.time()

@@ -6,7 +6,6 @@ unreachable endpoint refused in one line."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -14,24 +13,12 @@ import time
 import pyarrow.fs as pafs
 import pytest
 
-from tests.study.ray_fixtures import write_study
-from tests.study.test_resume_safety import _kill_session
+from tests.study.ray_fixtures import kill_mid_study, kill_session, write_study
 from vlpet.cli import main
-from vlpet.study.recovery import latest_checkpoint
 from vlpet.study.store import StudyStore
 
 pytestmark = pytest.mark.slow
 BUCKET = "vlpet-studies"
-
-
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -68,19 +55,9 @@ def killed(s3, tmp_path_factory, data):
                        trial={"epochs": 6, "eval_every_steps": 6})
     uri = f"s3://{BUCKET}/studies/cloudy"
     store = StudyStore(uri)
-    driver = subprocess.Popen([sys.executable, "-m", "vlpet.cli", "run", str(path), "--storage", uri, "--num-cpus",
-                               "2", "--quiet"], cwd=root, stdout=open(root / "run.log", "wb"),
-                              stderr=subprocess.STDOUT, start_new_session=True)
-
-    def one_done_one_checkpointed():
-        statuses = {s["status"]: s for s in store.statuses()}
-        running = statuses.get("RUNNING")
-        return "TERMINATED" in statuses and running and latest_checkpoint(store, [running["trial_id"]]) and statuses
-
-    try:
-        statuses = _wait_for(one_done_one_checkpointed, 420, "a finished trial and a checkpointed one in the bucket")
-    finally:
-        _kill_session(driver)
+    statuses = kill_mid_study([str(path), "--storage", uri, "--num-cpus", "2", "--quiet"], store, 420,
+                              "a finished trial and a checkpointed one in the bucket", cwd=root,
+                              stdout=open(root / "run.log", "wb"), stderr=subprocess.STDOUT)
     return {"uri": uri, "root": root, "cut": statuses["RUNNING"]["trial_id"]}
 
 
@@ -95,7 +72,7 @@ def resumed(killed):
     try:
         driver.wait(timeout=600)
     finally:
-        _kill_session(driver)                 # its Ray too, also when it ran out of time
+        kill_session(driver)                 # its Ray too, also when it ran out of time
     assert driver.returncode == 0, log.read_text()[-3000:]
     return {**killed, "out": log.read_text()}
 

@@ -96,3 +96,63 @@ def stop_head(process):
         except (ProcessLookupError, subprocess.TimeoutExpired):
             pass
     shutil.rmtree(getattr(process, "ray_dir", ""), ignore_errors=True)
+
+
+def wait_for(predicate, timeout: float, what: str, every: float = 0.1):
+    """``predicate()``'s first truthy value, polled every ``every`` seconds; AssertionError after ``timeout``."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def kill_session(driver: subprocess.Popen) -> None:
+    """SIGKILL the driver and every process of its session (its Ray: GCS, raylet and trial workers, which Ray
+    may place in process groups of their own), and wait until none is left writing into the study."""
+    import psutil
+
+    session = driver.pid
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        members = []
+        for process in psutil.process_iter():
+            try:
+                if os.getsid(process.pid) == session:
+                    members.append(process)
+            except (OSError, psutil.Error):
+                continue
+        if not members:
+            break
+        for process in members:
+            try:
+                process.kill()
+            except psutil.Error:
+                pass
+        psutil.wait_procs(members, timeout=5)
+    driver.wait()
+
+
+def one_done_one_checkpointed(store) -> dict | None:
+    """The store's statuses by status once one trial is TERMINATED and a RUNNING one has a checkpoint."""
+    from vlpet.study.recovery import latest_checkpoint
+
+    statuses = {s["status"]: s for s in store.statuses()}
+    running = statuses.get("RUNNING")
+    if "TERMINATED" in statuses and running and latest_checkpoint(store, [running["trial_id"]]):
+        return statuses
+    return None
+
+
+def kill_mid_study(args: list[str], store, timeout: float, what: str, **popen) -> dict:
+    """Run ``vlpet run ARGS`` in a session of its own and SIGKILL it, with its whole Ray, once one trial has
+    finished and another has stored a checkpoint; returns the statuses by status at that moment."""
+    popen = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, **popen}
+    driver = subprocess.Popen([sys.executable, "-m", "vlpet.cli", "run", *args], start_new_session=True, **popen)
+    try:
+        return wait_for(lambda: one_done_one_checkpointed(store), timeout, what)
+    finally:
+        kill_session(driver)
+

@@ -7,6 +7,7 @@ from __future__ import annotations
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 
+from tests.study import scheduler_fakes as fakes
 from vlpet.study.recovery import Member
 from vlpet.study.seed_groups import SeedGroups, non_dominated_fronts
 from vlpet.study.seed_scheduler import SeedGroupScheduler, scheduler_options
@@ -15,33 +16,8 @@ from vlpet.study.spec import parse_study
 CONTINUE, PAUSE, STOP = TrialScheduler.CONTINUE, TrialScheduler.PAUSE, TrialScheduler.STOP
 
 
-class FakeTrial:
-    def __init__(self, trial_id: str, config: dict):
-        self.trial_id, self.config, self.status, self.is_saving = trial_id, config, Trial.PENDING, False
-
-    def set_status(self, status: str) -> None:
-        self.status = status
-
-
-class FakeController:
-    def __init__(self, scheduler: SeedGroupScheduler):
-        self.scheduler, self.trials = scheduler, []
-
-    def get_trials(self):
-        return self.trials
-
-    def add(self, trial_id: str, seed: int, **config) -> FakeTrial:
-        trial = FakeTrial(trial_id, {**config, "seed": seed})
-        self.trials.append(trial)
-        self.scheduler.on_trial_add(self, trial)
-        return trial
-
-    def stop_trial(self, trial: FakeTrial) -> None:
-        if trial.status in (Trial.PAUSED, Trial.PENDING):
-            self.scheduler.on_trial_remove(self, trial)
-        trial.status = Trial.TERMINATED
-
-    def report(self, trial: FakeTrial, step: int, metric: float, pct: float) -> str:
+class FakeController(fakes.FakeController):
+    def report(self, trial: fakes.FakeTrial, step: int, metric: float, pct: float) -> str:
         trial.status = Trial.RUNNING
         decision = self.scheduler.on_trial_result(self, trial, {"metric": metric, "trainable_pct": pct, "step": step,
                                                                 "finished": False})

@@ -8,36 +8,24 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 import optuna
 import pytest
 
-from tests.study.ray_fixtures import write_study
+from tests.study.ray_fixtures import kill_mid_study, write_study
 from vlpet.cli import main
 from vlpet.study.lock import LOCK_FILE, StudyLock
-from vlpet.study.recovery import latest_checkpoint, recovery_plan
+from vlpet.study.recovery import recovery_plan
 from vlpet.study.runner import _record_new_study, resume_study, saved_study
 from vlpet.study.spec import load_study
 from vlpet.study.store import StudyStore
 
 pytestmark = pytest.mark.slow
-
-
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -52,47 +40,10 @@ def killed(tmp_path_factory, data):
                        trial={"epochs": 6, "eval_every_steps": 6})
     study_dir = str(root / "killed")
     store = StudyStore(study_dir)
-    driver = subprocess.Popen([sys.executable, "-m", "vlpet.cli", "run", str(path), "--num-cpus", "2", "--quiet"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-
-    def one_done_one_checkpointed():
-        statuses = {s["status"]: s for s in store.statuses()}
-        running = statuses.get("RUNNING")
-        return ("TERMINATED" in statuses and running and latest_checkpoint(store, [running["trial_id"]])
-                and statuses)
-
-    try:
-        statuses = _wait_for(one_done_one_checkpointed, 300, "a finished seed and a checkpointed one")
-    finally:
-        _kill_session(driver)
+    statuses = kill_mid_study([str(path), "--num-cpus", "2", "--quiet"], store, 300,
+                              "a finished seed and a checkpointed one")
     return {"dir": study_dir, "done": statuses["TERMINATED"], "cut": statuses["RUNNING"],
             "done_rows": store.evaluations(statuses["TERMINATED"]["trial_id"])}
-
-
-def _kill_session(driver: subprocess.Popen) -> None:
-    """SIGKILL the driver and every process of its session (its Ray: GCS, raylet and trial workers, which Ray
-    may place in process groups of their own), and wait until none is left writing into the study."""
-    import psutil
-
-    session = driver.pid
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        members = []
-        for process in psutil.process_iter():
-            try:
-                if os.getsid(process.pid) == session:
-                    members.append(process)
-            except (OSError, psutil.Error):
-                continue
-        if not members:
-            break
-        for process in members:
-            try:
-                process.kill()
-            except psutil.Error:
-                pass
-        psutil.wait_procs(members, timeout=5)
-    driver.wait()
 
 
 def _copy(killed, target: Path) -> str:

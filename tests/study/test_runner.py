@@ -8,8 +8,6 @@ import glob
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -18,10 +16,9 @@ import optuna
 import pandas as pd
 import pytest
 
-from tests.study.ray_fixtures import write_study
+from tests.study.ray_fixtures import kill_mid_study, write_study
 from vlpet.analysis import ablation_table, load_results
 from vlpet.cli import main
-from vlpet.study.recovery import latest_checkpoint
 from vlpet.study.runner import resume_study, run_study
 from vlpet.study.spec import load_study
 from vlpet.study.store import StudyStore
@@ -155,34 +152,13 @@ def test_asha_stopped_trials_are_recorded_as_not_finished(ray_session, data, tmp
         assert rows and not any(r["finished"] for r in rows) and rows[-1]["step"] < rows[-1]["total_steps"]
 
 
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
 def test_resume_after_the_driver_is_killed_keeps_finished_trials(ray_session, data, tmp_path):
     path = write_study(tmp_path, data, name="resume", seeds=[1, 2], search_space={"granularity": {"choice": ["large"]}},
                        search={"algorithm": "grid", "max_concurrent": 1}, trial={"epochs": 6, "eval_every_steps": 6})
     study_dir = str(tmp_path / "resume")
     store = StudyStore(study_dir)
-    driver = subprocess.Popen([sys.executable, "-m", "vlpet.cli", "run", str(path), "--num-cpus", "2", "--quiet"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        def one_done_one_running():
-            statuses = {s["status"]: s for s in store.statuses()}
-            running = statuses.get("RUNNING")
-            return ("TERMINATED" in statuses and running and latest_checkpoint(store, [running["trial_id"]])
-                    and statuses)
-
-        statuses = _wait_for(one_done_one_running, 240, "one finished trial and one that reported")
-    finally:
-        os.killpg(driver.pid, signal.SIGKILL)                       # the driver and the Ray it started
-        driver.wait()
+    statuses = kill_mid_study([str(path), "--num-cpus", "2", "--quiet"], store, 240,
+                              "one finished trial and one that reported")
     done = statuses["TERMINATED"]
     kept = store.evaluations(done["trial_id"])
     outcome = resume_study(study_dir, verbose=0)

@@ -8,13 +8,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import defaultdict
 
 import optuna
 import pytest
 
-from tests.study.ray_fixtures import write_study
+from tests.study.ray_fixtures import wait_for, write_study
 from vlpet.analysis import ablation_table, load_results
 from vlpet.study.runner import resume_study, run_study
 from vlpet.study.sections import SchedulerSpec
@@ -99,7 +98,8 @@ def test_a_resumed_study_keeps_a_waiting_seed_waiting(ray_session, data, tmp_pat
     driver = subprocess.Popen([sys.executable, "-m", "vlpet.cli", "run", str(path), "--num-cpus", "2", "--quiet"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        _wait_for(lambda: _one_waits_for_the_other(store), 240, "a seed paused at its rung while its sibling runs")
+        wait_for(lambda: _one_waits_for_the_other(store), 240, "a seed paused at its rung while its sibling runs",
+                 every=0.05)
     finally:
         os.killpg(driver.pid, signal.SIGKILL)                       # the driver and the Ray it started
         driver.wait()
@@ -121,15 +121,6 @@ def _one_waits_for_the_other(store: StudyStore) -> bool:
 
 def _time_at(store: StudyStore, status: dict, step: int) -> float:
     return next(r["time"] for r in store.evaluations(status["trial_id"]) if r["step"] == step)
-
-
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def test_ray_train_trials_are_held_without_pausing_and_the_study_ends(ray_session, data, tmp_path):

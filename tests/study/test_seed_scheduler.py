@@ -7,44 +7,16 @@ import pytest
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 
-from vlpet.study.seed_groups import rung_milestones
+from tests.study import scheduler_fakes as fakes
 from vlpet.study.recovery import Member
+from vlpet.study.seed_groups import rung_milestones
 from vlpet.study.seed_scheduler import SeedGroupScheduler
 
 CONTINUE, PAUSE, STOP = TrialScheduler.CONTINUE, TrialScheduler.PAUSE, TrialScheduler.STOP
 
 
-class FakeTrial:
-    """What the scheduler reads of a Tune trial."""
-
-    def __init__(self, trial_id: str, config: dict):
-        self.trial_id, self.config, self.status, self.is_saving = trial_id, config, Trial.PENDING, False
-
-    def set_status(self, status: str) -> None:
-        self.status = status
-
-
-class FakeController:
-    """Tune's controller as a scheduler sees it: its trials, and stop_trial as Tune runs it."""
-
-    def __init__(self, scheduler: SeedGroupScheduler):
-        self.scheduler, self.trials = scheduler, []
-
-    def get_trials(self):
-        return self.trials
-
-    def add(self, trial_id: str, seed: int, **config) -> FakeTrial:
-        trial = FakeTrial(trial_id, {**config, "seed": seed})
-        self.trials.append(trial)
-        self.scheduler.on_trial_add(self, trial)
-        return trial
-
-    def stop_trial(self, trial: FakeTrial) -> None:
-        if trial.status in (Trial.PAUSED, Trial.PENDING):
-            self.scheduler.on_trial_remove(self, trial)
-        trial.status = Trial.TERMINATED
-
-    def report(self, trial: FakeTrial, step: int, metric: float, finished: bool = False) -> str:
+class FakeController(fakes.FakeController):
+    def report(self, trial: fakes.FakeTrial, step: int, metric: float, finished: bool = False) -> str:
         """One evaluation of a running trial, and Tune carrying out the decision."""
         trial.status = Trial.RUNNING
         decision = self.scheduler.on_trial_result(self, trial, {"metric": metric, "step": step, "finished": finished})
@@ -202,7 +174,7 @@ def test_replay_repeats_the_stop_decisions_the_study_made():
 def test_without_a_metric_and_mode_it_says_what_to_set():
     sched = SeedGroupScheduler(seeds=2)
     with pytest.raises(ValueError, match="metric and a mode"):
-        sched.on_trial_add(FakeController(sched), FakeTrial("a", {"seed": 1}))
+        sched.on_trial_add(FakeController(sched), fakes.FakeTrial("a", {"seed": 1}))
 
 
 def test_without_pausing_seeds_run_ahead_and_the_group_is_decided_when_the_last_arrives():

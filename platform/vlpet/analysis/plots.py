@@ -139,11 +139,7 @@ def pareto_png(frame: pd.DataFrame, path: str, objectives: dict[str, str] | None
     axis.set_ylabel(plain_text(f"{_y_name(frame, y)} (higher is better)"))
     axis.set_title(plain_text(title or "accuracy vs trainable parameters (mean ± std over seeds; paired t-tests, "
                               "Holm, p < 0.05)"), fontsize=10)
-    axis.grid(True, which="both", alpha=0.3)
-    axis.legend(fontsize=8)
-    with whole(path) as temporary:
-        figure.savefig(temporary)
-    return path
+    return _save(figure, axis, path, grid_which="both")
 
 
 def pareto_html(frame: pd.DataFrame, path: str, objectives: dict[str, str] | None = None,
@@ -194,11 +190,7 @@ def curves_png(curves: pd.DataFrame, path: str, metric: str = "metric") -> str:
     axis.set_xlabel("optimizer step")
     axis.set_ylabel(plain_text(metric))
     axis.set_title(plain_text(f"{metric} per evaluation, one line per trial"))
-    axis.grid(True, alpha=0.3)
-    axis.legend(fontsize=8)
-    with whole(path) as temporary:
-        figure.savefig(temporary)
-    return path
+    return _save(figure, axis, path)
 
 
 def budget_curves_png(curves: pd.DataFrame, path: str) -> str:
@@ -217,11 +209,7 @@ def budget_curves_png(curves: pd.DataFrame, path: str) -> str:
     reported = str(curves["reported"].iloc[0]) if "reported" in curves and len(curves) else "metric"
     axis.set_ylabel(plain_text(reported))
     axis.set_title(plain_text(f"{reported} at equal budgets: best configuration per method, 95% CI over seeds"))
-    axis.grid(True, alpha=0.3)
-    axis.legend(fontsize=8)
-    with whole(path) as temporary:
-        figure.savefig(temporary)
-    return path
+    return _save(figure, axis, path)
 
 
 def tuning_curves_png(curves: pd.DataFrame, path: str, metric: str = "metric") -> str:
@@ -235,8 +223,14 @@ def tuning_curves_png(curves: pd.DataFrame, path: str, metric: str = "metric") -
     axis.set_xlabel("CPU-hours spent (every trial, stopped ones included)")
     axis.set_ylabel(plain_text(f"best seed mean of {metric} so far"))
     axis.set_title(plain_text("tuning curves: best configuration found against compute, per arm"))
-    axis.grid(True, alpha=0.3)
+    return _save(figure, axis, path)
+
+
+def _save(figure, axis, path: str, grid_which: str = "major") -> str:
+    """Every plot's finish: a light grid, the legend, and the PNG written whole at ``path``."""
+    axis.grid(True, which=grid_which, alpha=0.3)
     axis.legend(fontsize=8)
     with whole(path) as temporary:
         figure.savefig(temporary)
     return path
+
