@@ -7,6 +7,7 @@ import html
 import os
 import shutil
 import tempfile
+import time
 
 import pandas as pd
 import pyarrow.fs as pafs
@@ -25,12 +26,17 @@ from vlpet.study.store import is_uri
 
 REPORT_DIR = "report"
 BUDGET_COLUMNS = ("trainable_pct", "trainable_params", "adapter_bytes")
+LIVE_REFRESH_S = 20
 TOP_COLUMNS = ["trial_id", "arm", "sampled", "seed", "metric", "trainable_pct", "step", "status", "wall_s"]
 
 
-def write_study_outputs(study_dir: str, out_dir: str | None = None, include_unfinished: bool = False) -> list[str]:
+def write_study_outputs(study_dir: str, out_dir: str | None = None, include_unfinished: bool = False,
+                        live: bool = False) -> list[str]:
     """results.csv/.parquet, pareto.png/.html, curves.png, ablation.md/.tex/.csv and report.html; returns the
     paths written (URIs when the report goes to cloud storage: it is staged locally and uploaded).
+
+    ``live``: the study is still running; the page says so (and when it was written) and reloads itself every
+    ``LIVE_REFRESH_S`` seconds. The final page (``live=False``) does not reload.
 
     Never fails on what the study holds: with no finished trial yet it writes the results table and a report
     saying so; objectives it cannot plot or whose columns no trial reported are named in the report instead;
@@ -41,10 +47,10 @@ def write_study_outputs(study_dir: str, out_dir: str | None = None, include_unfi
             os.makedirs(target, exist_ok=True)
         except OSError as error:
             raise ConfigError(f"cannot write the report into {target}: {error.strerror or error}") from None
-        return _write_outputs(study_dir, target, include_unfinished)
+        return _write_outputs(study_dir, target, include_unfinished, live)
     staging = tempfile.mkdtemp(prefix="vlpet-report-")
     try:
-        names = [os.path.basename(p) for p in _write_outputs(study_dir, staging, include_unfinished)]
+        names = [os.path.basename(p) for p in _write_outputs(study_dir, staging, include_unfinished, live)]
         filesystem, root = pafs.FileSystem.from_uri(target)
         filesystem.create_dir(root, recursive=True)
         pafs.copy_files(staging, root, destination_filesystem=filesystem)
@@ -53,7 +59,7 @@ def write_study_outputs(study_dir: str, out_dir: str | None = None, include_unfi
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _write_outputs(study_dir: str, out_dir: str, include_unfinished: bool) -> list[str]:
+def _write_outputs(study_dir: str, out_dir: str, include_unfinished: bool, live: bool = False) -> list[str]:
     frame = load_results(study_dir, strict=False)
     objectives = reported_objectives(frame, read_objectives(study_dir))
     written = [export_frame(frame, os.path.join(out_dir, "results.csv")),
@@ -62,6 +68,9 @@ def _write_outputs(study_dir: str, out_dir: str, include_unfinished: bool) -> li
     sections = [f"<h1>Study {html.escape(str(frame['study'].iloc[0]) if not frame.empty else study_dir)}</h1>",
                 f"<p>{len(frame)} trials: {_status_counts(frame)}. Counted below: {len(done)} "
                 f"{'reported' if include_unfinished else 'finished'} trials.</p>", _split_note(objectives)]
+    if live:
+        sections.insert(1, f"<p class='live'>The study is running: this page was written at "
+                           f"{time.strftime('%Y-%m-%d %H:%M:%S')} and reloads every {LIVE_REFRESH_S} s.</p>")
     if done.empty:
         sections.append("<p>No trial has finished its budget yet: no frontier or table to show.</p>")
     else:
@@ -78,7 +87,8 @@ def _write_outputs(study_dir: str, out_dir: str, include_unfinished: bool) -> li
     sections += _skipped_section(frame.attrs.get("skipped") or [])
     path = os.path.join(out_dir, "report.html")
     write_text(path, "<!doctype html><html><head><meta charset='utf-8'><title>vlpet report</title>"
-               "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;"
+               + (f"<meta http-equiv='refresh' content='{LIVE_REFRESH_S}'>" if live else "")
+               + "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;"
                "font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px}</style></head><body>"
                + "\n".join(sections) + "</body></html>")
     written.append(path)
