@@ -7,6 +7,9 @@
 * Several workers: the Tune trial is a Ray Train driver: ``TorchTrainer(worker.train_per_worker).fit()`` with
   ``TuneReportCallback`` (the supported Ray 2.60 pattern, field_notes §3a). The workers form a DDP group; the
   run's name is deterministic per trial so a restored trial resumes the Train run from its own checkpoint.
+
+While it runs, a trial is named in the Ray dashboard by a tag actor (vlpet.study.trial_tag) and its rank 0 sets
+the trial's Ray metrics (vlpet.study.trial_metrics).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any, Callable
 from vlpet.study.space import decode
 from vlpet.study.spec import StudySpec
 from vlpet.study.store import StudyStore, TrialStatus, config_key, is_uri
+from vlpet.study.trial_tag import trial_label, trial_tag
 from vlpet.study.worker import PAYLOAD, TrialPayload, train_per_trial, train_per_worker
 from vlpet.trial_config import TrialConfig
 
@@ -43,10 +47,11 @@ def make_trial_function(spec: StudySpec, study_dir: str) -> Callable[[dict], Non
 
         payload = begin_trial(spec, study_dir, ray.tune.get_context().get_trial_id(), tune_config, driver_dir)
         trial_id = payload.trial_id
-        if spec.resources.workers <= 1:
-            train_per_trial(payload)
-        else:
-            _fit_train_run(spec, payload)
+        with trial_tag(trial_id, payload.label):        # the trial's name in the Ray dashboard
+            if spec.resources.workers <= 1:
+                train_per_trial(payload)
+            else:
+                _fit_train_run(spec, payload)
         if StudyStore(study_dir).status_of(trial_id) is TrialStatus.ERROR:
             # Tune and the searcher need a last result: the objectives as NaN mark the trial as failed.
             ray.tune.report({**{key: float("nan") for key in spec.objectives}, "failed": True})
@@ -73,7 +78,8 @@ def begin_trial(spec: StudySpec, study_dir: str, tune_trial_id: str, tune_config
     return TrialPayload(config=config, trial_id=trial_id, study=spec.name, study_dir=study_dir,
                         sampled=record["sampled"], config_key=record["config_key"], started=record["started"],
                         cpus_per_worker=float(spec.resources.cpus_per_worker),
-                        resume_from=tune_config.get("_resume_from"))
+                        resume_from=tune_config.get("_resume_from"),
+                        label=trial_label(config.method, record["sampled"], seed))
 
 
 def _fit_train_run(spec: StudySpec, payload: TrialPayload) -> None:

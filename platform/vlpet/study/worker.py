@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from vlpet.errors import ConfigError, DataError, TrainingDiverged
 from vlpet.study.store import StudyStore, write_artifact
+from vlpet.study.trial_metrics import TrialMetrics
 from vlpet.trial_config import TrialConfig
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ class TrialPayload:
     started: float              # the trial's first start (unix seconds), kept across restarts
     cpus_per_worker: float
     resume_from: str | None = None  # a resumed study's checkpoint of this seed (path or URI; vlpet.study.recovery)
+    label: str = ""                 # the configuration label the Ray dashboard shows (vlpet.study.trial_tag)
 
     def evaluation_row(self, metrics: dict[str, Any], total_steps: int, checkpoint: str | None) -> dict[str, Any]:
         """The store's row of one evaluation (keys: vlpet.study.store)."""
@@ -77,17 +79,20 @@ def train_per_worker(loop_config: dict[str, Any]) -> None:
 
 def train_and_record(payload: TrialPayload, session: ModuleType, runtime: Runtime | None = None) -> None:
     """Train ``payload``'s trial on this process, reporting through ``session`` (``ray.tune`` or ``ray.train``).
-    Rank 0 records the trial in the store: its process, each evaluation, and how it ended. A trial-specific
-    failure (diverged loss, bad data or config) is recorded and ends this trial only."""
+    Rank 0 records the trial in the store: its process, each evaluation, and how it ended; it also sets the
+    trial's Ray metrics (vlpet.study.trial_metrics). A trial-specific failure (diverged loss, bad data or config)
+    is recorded and ends this trial only."""
     startup_origin = _startup_origin()
     store = StudyStore(payload.study_dir) if runtime is None or runtime.is_main else None
+    gauges = TrialMetrics(payload.trial_id, payload.study, payload.label) if store else None
     work_dir = tempfile.mkdtemp(prefix=f"vlpet-{payload.trial_id}-")
     try:
         resumed_from = _restore(session.get_checkpoint(), os.path.join(work_dir, "checkpoints"), payload.resume_from)
         if store:
             store.annotate(payload.trial_id, pid=os.getpid(), host=socket.gethostname(), node_id=_ray_node_id(),
                            resumed_from_step=resumed_from)
-        _train(payload, session, runtime, work_dir, store, startup_origin)
+            gauges.started(payload.config.seed)
+        _train(payload, session, runtime, work_dir, store, startup_origin, gauges)
         if store:
             store.mark_finished(payload.trial_id)
     except (TrainingDiverged, DataError, ConfigError) as error:
@@ -95,6 +100,8 @@ def train_and_record(payload: TrialPayload, session: ModuleType, runtime: Runtim
         if store:
             store.mark_failed(payload.trial_id, f"{type(error).__name__}: {error}")
     finally:
+        if gauges:
+            gauges.ended()
         shutil.rmtree(work_dir, ignore_errors=True)
 
 
@@ -115,7 +122,7 @@ def _startup_origin() -> tuple[float, bool]:
 
 
 def _train(payload: TrialPayload, session: ModuleType, runtime: Runtime | None, work_dir: str,
-           store: StudyStore | None, startup_origin: tuple[float, bool]) -> None:
+           store: StudyStore | None, startup_origin: tuple[float, bool], gauges: TrialMetrics | None = None) -> None:
     """Build the trial's data and run it; with ``store`` (rank 0) every evaluation is recorded and reported."""
     import torch
 
@@ -127,7 +134,7 @@ def _train(payload: TrialPayload, session: ModuleType, runtime: Runtime | None, 
     total_steps = data.total_steps(runtime.world_size if runtime else 1)
     report = on_ready = None
     if store:
-        report = _StoreThenRay(payload, store, session, total_steps)
+        report = _StoreThenRay(payload, store, session, total_steps, gauges)
         on_ready = _startup_recorder(store, payload.trial_id, *startup_origin)
     run_trial(payload.config, work_dir, report=report, runtime=runtime, data=data, on_ready=on_ready)
 
@@ -139,18 +146,22 @@ def _startup_recorder(store: StudyStore, trial_id: str, since: float, reused: bo
 
 @dataclass(frozen=True)
 class _StoreThenRay:
-    """Rank 0's ``report(metrics, checkpoint_dir)``: the evaluation goes into the study store, then to Ray."""
+    """Rank 0's ``report(metrics, checkpoint_dir)``: the evaluation goes into the study store, then to the
+    trial's Ray metrics and to Tune."""
 
     payload: TrialPayload
     store: StudyStore
     session: ModuleType
     total_steps: int
+    gauges: TrialMetrics | None = None
 
     def __call__(self, metrics: dict[str, Any], checkpoint_dir: str | None) -> None:
         row = self.payload.evaluation_row(metrics, self.total_steps, checkpoint_dir)
         if row["finished"] and checkpoint_dir:
             row["artifact"] = keep_artifact(self.store, self.payload, metrics, checkpoint_dir)
         self.store.append_evaluation(self.payload.trial_id, row)
+        if self.gauges:
+            self.gauges.evaluated(metrics, self.total_steps)
         # The first four numbers are what Tune's progress table shows.
         shown = {k: metrics[k] for k in ("metric", "trainable_pct", "step", "train_step_s") if k in metrics}
         # Test metrics stay in the store: the searcher and the scheduler must never see the held-out split.
