@@ -190,3 +190,110 @@ def parse_seeds(seeds: Any) -> tuple[int, ...]:
         fail("seeds", f"each seed once, got {show(seeds)}")
     return tuple(seeds)
 
+
+
+TRACKING_MODES = ("online", "offline")
+MLFLOW_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks", "databricks-uc", "uc")
+
+
+def _optional_text(key: str, value: Any) -> None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        fail(key, f"expected a non-empty string, got {show(value)}")
+
+
+def _installed(key: str, module: str, package: str) -> None:
+    """The tracker's package is importable here (checked without importing it)."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        fail(key, f"needs the {package} package, which is not installed: pip install {package} "
+             "(or pip install 'vlpet[tracking]')")
+
+
+@dataclass(frozen=True)
+class MlflowSpec:
+    """``tracking.mlflow``: every trial as an MLflow run, logged from the study driver (vlpet.study.tracking)."""
+
+    tracking_uri: str | None = _help("where the runs go: sqlite:///PATH/mlflow.db (a local store), http(s)://HOST "
+                                     "(a tracking server), databricks, ...; default: MLFLOW_TRACKING_URI, else "
+                                     "MLflow's own default", None)
+    experiment: str | None = _help("the MLflow experiment, created when missing (default: the study's name)", None)
+    artifact_location: str | None = _help("where a new experiment keeps its artifacts (default: mlartifacts/ next "
+                                          "to a sqlite store; the server's for a tracking server)", None)
+    log_adapter: bool = _help("log each finished trial's adapter (as `vlpet adapter export` writes it) as its "
+                              "run's artifact adapter/", True)
+
+    def __post_init__(self) -> None:
+        for key in ("tracking_uri", "experiment", "artifact_location"):
+            _optional_text(f"tracking.mlflow.{key}", getattr(self, key))
+        if not isinstance(self.log_adapter, bool):
+            fail("tracking.mlflow.log_adapter", f"expected true or false, got {show(self.log_adapter)}")
+        if self.tracking_uri is not None:
+            _mlflow_uri(self.tracking_uri)
+        _installed("tracking.mlflow", "mlflow", "mlflow-skinny")
+
+    @classmethod
+    def from_mapping(cls, raw: Any) -> "MlflowSpec":
+        section = mapping("tracking.mlflow", raw)
+        no_unknown_keys("tracking.mlflow", section, _keys(cls))
+        return cls(**section)
+
+
+def _mlflow_uri(uri: str) -> None:
+    """A tracking URI MLflow 3 opens: a database or a server. Its file store (a plain path, ``file:``) is in
+    maintenance mode and MLflow refuses it unless MLFLOW_ALLOW_FILE_STORE=true."""
+    import os
+
+    scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
+    if scheme in MLFLOW_SCHEMES:
+        return
+    if scheme in ("", "file") and os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() == "true":
+        return
+    if scheme in ("", "file"):
+        fail("tracking.mlflow.tracking_uri", f"{show(uri)} is MLflow's file store, which MLflow 3 refuses (it is in "
+             "maintenance mode; MLFLOW_ALLOW_FILE_STORE=true forces it): use a local database such as "
+             "sqlite:///runs/mlflow.db, or a tracking server http(s)://HOST:PORT")
+    fail("tracking.mlflow.tracking_uri", f"{show(uri)}: unknown scheme {scheme!r}; allowed: "
+         f"{', '.join(MLFLOW_SCHEMES)}")
+
+
+@dataclass(frozen=True)
+class WandbSpec:
+    """``tracking.wandb``: every trial as a W&B run, through Ray Tune's WandbLoggerCallback (vlpet.study.tracking)."""
+
+    project: str | None = _help("the W&B project (required)", None)
+    mode: str = _help("online (needs WANDB_API_KEY or `wandb login`) | offline (runs kept under dir, to upload "
+                      "later with `wandb sync`)", "online")
+    entity: str | None = _help("the W&B user or team (default: your default entity)", None)
+    dir: str | None = _help("where W&B keeps its local files (default: the study directory, or the working "
+                            "directory for a cloud study)", None)
+
+    def __post_init__(self) -> None:
+        if self.project is None:
+            fail("tracking.wandb.project", "required: the W&B project the study's runs go to")
+        for key in ("project", "entity", "dir"):
+            _optional_text(f"tracking.wandb.{key}", getattr(self, key))
+        allowed("tracking.wandb.mode", self.mode, TRACKING_MODES, heading="allowed")
+        _installed("tracking.wandb", "wandb", "wandb")
+
+    @classmethod
+    def from_mapping(cls, raw: Any) -> "WandbSpec":
+        section = mapping("tracking.wandb", raw)
+        no_unknown_keys("tracking.wandb", section, _keys(cls))
+        return cls(**section)
+
+
+@dataclass(frozen=True)
+class TrackingSpec:
+    """``tracking``: experiment trackers the study logs every trial to (absent: none)."""
+
+    mlflow: MlflowSpec | None = _help("MLflow: tracking_uri, experiment, artifact_location, log_adapter", None)
+    wandb: WandbSpec | None = _help("Weights & Biases: project, mode, entity, dir", None)
+
+    @classmethod
+    def from_mapping(cls, raw: Any) -> "TrackingSpec":
+        section = mapping("tracking", raw)
+        no_unknown_keys("tracking", section, _keys(cls))
+        # a key written without settings (``mlflow:``) means that tracker with its defaults
+        return cls(mlflow=MlflowSpec.from_mapping(section["mlflow"]) if "mlflow" in section else None,
+                   wandb=WandbSpec.from_mapping(section["wandb"]) if "wandb" in section else None)

@@ -17,6 +17,7 @@ storage: runs/quickstart-granularity                                       # loc
 storage_shared: false               # true: storage is a path every node of a cluster reads and writes
 smoke: {num_samples: 2, trial: {max_steps: 4, eval_size: 64}}              # selected by --smoke
 budgets: {targets_pct: [2, 4], tolerance: 0.05}   # every arm sized to every target (vlpet.study.budgets)
+tracking: {mlflow: {tracking_uri: "sqlite:///runs/mlflow.db"}}       # trials logged to MLflow / W&B too
 ```
 The settings sections (search, scheduler, resources, smoke, objectives, seeds) are typed in
 :mod:`vlpet.study.sections`, the search space in :mod:`vlpet.study.domains`, the arms in :mod:`vlpet.study.arms`.
@@ -42,15 +43,15 @@ from vlpet.study.arms import ARM_KEY, parse_arms
 from vlpet.study.budgets import BUDGET_KEYS, BudgetArm, BudgetsSpec, condition_arms, expand
 from vlpet.study.domains import DOMAIN_KINDS, Domain, active, check_conditions, parse_domain, parse_points
 from vlpet.study.reported import describe, unreported
-from vlpet.study.sections import (ResourcesSpec, SchedulerSpec, SearchSpec, SmokeSpec, parse_objectives,
-                                  parse_seeds)
+from vlpet.study.sections import (ResourcesSpec, SchedulerSpec, SearchSpec, SmokeSpec, TrackingSpec,
+                                  parse_objectives, parse_seeds)
 from vlpet.trial_config import TrialConfig
 
 __all__ = ["DOMAIN_KINDS", "Domain", "ResourcesSpec", "SchedulerSpec", "SmokeSpec", "StudySpec", "check_local_data",
            "load_study", "parse_study"]
 
 TOP_KEYS = ("name", "description", "trial", "arms", "search_space", "seeds", "objectives", "search", "scheduler",
-            "resources", "storage", "storage_shared", "smoke", "budgets")
+            "resources", "storage", "storage_shared", "smoke", "budgets", "tracking")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 MAX_COMBINATIONS = 100_000    # domain-edge combinations checked as trials (about 30 µs each)
 PARAMETER_COUNTS = ("trainable_pct", "trainable_params")
@@ -85,6 +86,7 @@ class StudySpec:
     budgets: BudgetsSpec | None = None
     sized_arms: dict[str, BudgetArm] = field(default_factory=dict)        # arm name -> its budget target
     budget_notes: tuple[str, ...] = ()                                     # arm x target dropped, and why
+    tracking: TrackingSpec = field(default_factory=TrackingSpec)          # MLflow / W&B (vlpet.study.tracking)
 
     def compose_trial(self, sampled: dict[str, Any], seed: int) -> dict[str, Any]:
         """A trial's keys: the study's ``trial``, then its arm's keys, then the sampled values, then the
@@ -139,6 +141,7 @@ def parse_study(data: Any, source: str = "<study>") -> StudySpec:
         description=str(data.get("description", "")), smoke=SmokeSpec.from_mapping(data.get("smoke"), trial_keys),
         source=data, arms=expansion.arms if expansion else arms, budgets=budgets,
         sized_arms=expansion.sized if expansion else {}, budget_notes=expansion.notes if expansion else (),
+        tracking=TrackingSpec.from_mapping(data.get("tracking")),
     )
     _check_resources(spec.resources)
     _check_trials(spec)

@@ -81,12 +81,22 @@ def concurrent_trials(spec: StudySpec) -> int:
 
 
 def run_config(spec: StudySpec, study_dir: str, verbose: int = 1) -> ray.tune.RunConfig:
-    """Storage, retries, checkpoints kept, and the study's ledger as the callback."""
+    """Storage, retries, checkpoints kept, and the callbacks: the study's ledger first (the trackers after it read
+    the status it records), then the cloud Optuna upload and the study's trackers (vlpet.study.tracking)."""
     return ray.tune.RunConfig(
         name=TUNE_NAME, storage_path=study_dir, verbose=verbose,
         failure_config=ray.tune.FailureConfig(max_failures=spec.max_failures),
         checkpoint_config=ray.tune.CheckpointConfig(num_to_keep=2),
-        callbacks=[StudyLedger(study_dir), *_optuna_upload(spec, study_dir)])
+        callbacks=[StudyLedger(study_dir), *_optuna_upload(spec, study_dir), *_trackers(spec, study_dir)])
+
+
+def _trackers(spec: StudySpec, study_dir: str) -> list:
+    """MLflow / W&B callbacks of the study's ``tracking`` section (imported only when there is one)."""
+    if spec.tracking.mlflow is None and spec.tracking.wandb is None:
+        return []
+    from vlpet.study.tracking import tracking_callbacks
+
+    return tracking_callbacks(spec, study_dir)
 
 
 def _optuna_upload(spec: StudySpec, study_dir: str) -> list:

@@ -1,0 +1,212 @@
+"""Every trial of a study as one MLflow run, logged from the study driver (``tracking.mlflow`` in the study file).
+
+Ray Tune's ``MLflowLoggerCallback`` opens the tracking store and the experiment and is called at each trial's
+start, result and end; :class:`StudyMLflowCallback` keeps that and adds what a vlpet study needs:
+
+* one run per vlpet trial, named by its trial id and tagged ``vlpet.trial_id``, ``vlpet.study``,
+  ``vlpet.config_key``, ``vlpet.seed``: a seed that ``vlpet resume`` continues under its stored id logs on into
+  the same run;
+* parameters: the sampled configuration as trial-config values (``arm`` included) and the seed, not Tune's
+  encoded config;
+* every evaluation's metrics in one batch at the trial's optimizer ``step`` (Tune's bookkeeping keys left out);
+  at the end the final evaluation's ``test_*`` metrics from the study store (they never reach Tune);
+* at the end the tag ``vlpet.status`` (TERMINATED, STOPPED or ERROR as vlpet recorded it; the run ends FINISHED,
+  KILLED or FAILED) and, for a trial that finished its budget, its adapter as the artifact ``adapter/``, written
+  by ``vlpet adapter export`` in a process of its own, beside the study (no model is built in the driver);
+* a new experiment on a local sqlite store keeps its artifacts in ``mlartifacts/`` beside the database, not in
+  the working directory.
+
+A tracker that fails while the study runs is warned about and left behind; it never stops the study.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ray.air.integrations.mlflow import MLflowLoggerCallback
+from ray.tune.result import AUTO_RESULT_KEYS
+
+from vlpet.errors import ConfigError
+from vlpet.study.spec import StudySpec
+from vlpet.study.store import StudyStore, TrialStatus, artifact_location
+from vlpet.study.tracking.trials import trial_view
+
+_log = logging.getLogger("vlpet.tracking")
+RUN_STATUS = {TrialStatus.TERMINATED: "FINISHED", TrialStatus.STOPPED: "KILLED", TrialStatus.ERROR: "FAILED"}
+NOT_METRICS = {*AUTO_RESULT_KEYS, "done", "should_checkpoint", "trial_id", "experiment_tag", "experiment_id"}
+TEST_PREFIX = "test_"
+ADAPTER_DIR = "adapter"
+EXPORT_TIMEOUT_S = 1800
+BATCH = 500                   # MLflow takes at most 1000 metrics and 100 params or tags per log_batch
+
+
+class StudyMLflowCallback(MLflowLoggerCallback):
+    """Ray Tune's MLflow logger with vlpet's runs (see the module docstring). Opens the store and the experiment
+    when built: a bad tracking URI or an unreachable server is a ConfigError before any trial starts."""
+
+    def __init__(self, spec: StudySpec, study_dir: str):
+        settings = spec.tracking.mlflow
+        super().__init__(tracking_uri=settings.tracking_uri, experiment_name=settings.experiment or spec.name,
+                         tags={"vlpet.study": spec.name})
+        self.spec, self.study_dir, self.log_adapter = spec, study_dir, settings.log_adapter
+        self.artifact_location = settings.artifact_location
+        self._runs: dict[str, str] = {}          # vlpet trial id -> MLflow run id
+        self._exports: ThreadPoolExecutor | None = None
+        self._client = None
+        self._open()
+
+    def _open(self) -> None:
+        import mlflow
+
+        try:
+            mlflow.set_tracking_uri(self.tracking_uri)
+            self.mlflow_util.setup_mlflow(tracking_uri=mlflow.get_tracking_uri(),
+                                          experiment_name=self.experiment_name,
+                                          artifact_location=self.artifact_location or default_artifacts(
+                                              mlflow.get_tracking_uri()))
+        except Exception as error:  # noqa: BLE001 - MLflow raises many kinds for a store it cannot open
+            raise ConfigError(f"tracking.mlflow: cannot open the tracking store {mlflow.get_tracking_uri()}: "
+                              f"{' '.join(str(error).split())[:300]}") from None
+        self.tracking_uri = mlflow.get_tracking_uri()
+
+    def setup(self, *args, **kwargs) -> None:
+        self._open()
+        self._exports = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vlpet-mlflow-adapter")
+
+    @property
+    def client(self):
+        if self._client is None:
+            from mlflow.tracking import MlflowClient
+
+            self._client = MlflowClient(tracking_uri=self.tracking_uri)
+        return self._client
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Tune copies and pickles its callbacks with the run config: the client and the export thread stay."""
+        return {**self.__dict__, "_client": None, "_exports": None}
+
+    def log_trial_start(self, trial) -> None:
+        view = trial_view(self.spec, trial)
+        if view["trial_id"] not in self._runs:
+            _guard("start", view["trial_id"], self._start_run, view)
+
+    def _start_run(self, view: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        trial_id, client = view["trial_id"], self.client
+        found = client.search_runs([self.mlflow_util.experiment_id],
+                                   filter_string=f"tags.`vlpet.trial_id` = '{trial_id}'", max_results=1)
+        if found:                                   # a resumed seed logs on into its run
+            run_id = found[0].info.run_id
+            client.update_run(run_id, status="RUNNING")
+        else:
+            tags = {**self.tags, "vlpet.trial_id": trial_id, "vlpet.config_key": view["config_key"],
+                    "vlpet.seed": str(view["seed"]), "vlpet.status": TrialStatus.RUNNING.value}
+            run_id = client.create_run(self.mlflow_util.experiment_id, run_name=trial_id, tags=tags).info.run_id
+            params = {**view["sampled"], "seed": view["seed"]}
+            for chunk in _chunks([Param(str(k), _text(v)) for k, v in sorted(params.items())], 100):
+                client.log_batch(run_id, params=chunk)
+        self._runs[trial_id] = run_id
+
+    def log_trial_result(self, iteration: int, trial, result: dict) -> None:
+        trial_id = trial_view(self.spec, trial)["trial_id"]
+        if trial_id in self._runs:
+            step = result.get("step", result.get("training_iteration", iteration))
+            _guard("result", trial_id, self._log_metrics, self._runs[trial_id], evaluation_metrics(result), step)
+
+    def _log_metrics(self, run_id: str, metrics: dict[str, float], step: Any) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        entries = [Metric(key, value, now, int(step)) for key, value in sorted(metrics.items())]
+        for chunk in _chunks(entries, BATCH):
+            self.client.log_batch(run_id, metrics=chunk)
+
+    def log_trial_end(self, trial, failed: bool = False) -> None:
+        trial_id = trial_view(self.spec, trial)["trial_id"]
+        run_id = self._runs.pop(trial_id, None)
+        if run_id is not None:
+            _guard("end", trial_id, self._end_run, trial_id, run_id, failed)
+
+    def _end_run(self, trial_id: str, run_id: str, failed: bool) -> None:
+        store = StudyStore(self.study_dir)
+        status = store.status_of(trial_id) or (TrialStatus.ERROR if failed else TrialStatus.STOPPED)
+        if not status.ended:                        # cut off at the experiment's end: the runner records STOPPED
+            status = TrialStatus.STOPPED
+        rows = store.evaluations(trial_id)
+        tests = {k: float(v) for k, v in (rows[-1] if rows else {}).items()
+                 if k.startswith(TEST_PREFIX) and _number(v)}
+        if tests:
+            self._log_metrics(run_id, tests, rows[-1]["step"])
+        client = self.client
+        client.set_tag(run_id, "vlpet.status", status.value)
+        client.set_terminated(run_id, RUN_STATUS.get(status, "KILLED"))
+        if self.log_adapter and status is TrialStatus.TERMINATED and self._exports is not None:
+            self._exports.submit(_guard, "adapter", trial_id, self._log_adapter, trial_id, run_id)
+
+    def _log_adapter(self, trial_id: str, run_id: str) -> None:
+        """``vlpet adapter export STUDY_DIR --trial ID`` into a temporary directory, logged as ``adapter/``; an
+        export that fails (a trial that kept no artifact, a method without an export) leaves the tag
+        ``vlpet.adapter_error`` with its one-line reason."""
+        with tempfile.TemporaryDirectory(prefix="vlpet-mlflow-") as work:
+            out = os.path.join(work, ADAPTER_DIR)
+            done = subprocess.run(
+                [sys.executable, "-m", "vlpet.cli", "adapter", "export", self.study_dir, "--trial", trial_id,
+                 "--out", out], capture_output=True, text=True, timeout=EXPORT_TIMEOUT_S,
+                env={"OMP_NUM_THREADS": "1", **os.environ})     # it runs beside training trials
+            if done.returncode != 0:
+                reason = (done.stderr.strip().splitlines() or ["no output"])[-1][:500]
+                self.client.set_tag(run_id, "vlpet.adapter_error", reason)
+                _log.warning("warning: MLflow run of trial %s: its adapter was not exported: %s", trial_id, reason)
+                return
+            self.client.log_artifacts(run_id, out, ADAPTER_DIR)
+            self.client.set_tag(run_id, "vlpet.artifact", artifact_location(self.study_dir, trial_id))
+
+    def on_experiment_end(self, trials, **info) -> None:
+        """Runs still open (trials cut off by the time budget) end KILLED; the adapter exports are waited for."""
+        for trial_id, run_id in list(self._runs.items()):
+            _guard("end", trial_id, self._end_run, trial_id, run_id, False)
+        self._runs.clear()
+        if self._exports is not None:
+            self._exports.shutdown(wait=True)
+
+
+def default_artifacts(tracking_uri: str) -> str | None:
+    """Where a new experiment on a local sqlite store keeps artifacts: ``mlartifacts/`` beside the database
+    (MLflow's own default is ``./mlruns`` in whatever directory the driver runs in). None for other stores."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    database = tracking_uri[len("sqlite:///"):]
+    return os.path.join(os.path.dirname(os.path.abspath(database)), "mlartifacts")
+
+
+def evaluation_metrics(result: dict) -> dict[str, float]:
+    """The numeric metrics of one reported evaluation, without Tune's bookkeeping keys."""
+    return {key: float(value) for key, value in result.items() if key not in NOT_METRICS and _number(value)}
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _text(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[start:start + size] for start in range(0, len(items), size)]
+
+
+def _guard(what: str, trial_id: str, action, *args) -> None:
+    """Run one tracker call; a failure is one warning line, never the study's end."""
+    try:
+        action(*args)
+    except Exception as error:  # noqa: BLE001 - a tracker's failure must not stop the study
+        _log.warning("warning: MLflow %s of trial %s failed: %s", what, trial_id, " ".join(str(error).split())[:300])
