@@ -1,7 +1,7 @@
 """The study file's settings sections, each a frozen dataclass validated on construction, with field help.
 
 ```yaml
-search: {algorithm: tpe, num_samples: 8, max_concurrent: 1}      # also max_failures, time_budget_s, points
+search: {algorithm: tpe, num_samples: 8, max_concurrent: 1}      # also per_arm, max_failures, time_budget_s, points
 scheduler: {type: asha, grace_period: 1, reduction_factor: 2}    # also max_t, metric, mode
 resources: {workers: 1, cpus_per_worker: 1, gpus_per_worker: 0}
 smoke: {num_samples: 2, trial: {max_steps: 4, eval_size: 64}}
@@ -50,6 +50,8 @@ class SearchSpec:
     algorithm: str = _help("tpe | nsga2 (Optuna, multi-objective) | grid (every combination of choices)", "tpe")
     num_samples: int = _help("configurations to sample (each runs once per seed); a grid runs all of its own",
                              8)
+    per_arm: int | None = _help("instead of num_samples: exactly this many configurations for every arm (an "
+                                "equal tuning effort; tpe/nsga2 with arms; vlpet.study.per_arm)", None)
     max_concurrent: int = _help("trials running at once (under scheduler asha at least one per seed)", 1)
     max_failures: int = _help("retries of a trial whose process dies", 2)
     time_budget_s: float | None = _help("stop starting trials after this many seconds (none: no limit)", None)
@@ -66,11 +68,16 @@ class SearchSpec:
         positive_int("search.num_samples", self.num_samples, MAX_SAMPLES)
         positive_int("search.max_concurrent", self.max_concurrent, MAX_CONCURRENT)
         positive_int("search.max_failures", self.max_failures, MAX_FAILURES, low=0)
+        if self.per_arm is not None:
+            positive_int("search.per_arm", self.per_arm, MAX_SAMPLES)
 
     @classmethod
     def from_mapping(cls, raw: Any) -> "SearchSpec":
         section = mapping("search", raw)
         no_unknown_keys("search", section, _keys(cls))
+        if "per_arm" in section and "num_samples" in section:
+            fail("search", "give num_samples or per_arm, not both: per_arm N samples N configurations per arm "
+                 "(num_samples = N x arms)")
         return cls(**section)
 
 
