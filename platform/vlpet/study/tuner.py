@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from typing import Sequence
 
 import ray.tune
 
@@ -36,17 +37,18 @@ def new_optuna_study_name(spec: StudySpec) -> str:
 
 
 def build_tuner(spec: StudySpec, study_dir: str, optuna_study: str | None = None, verbose: int = 1,
-                recovery: RecoveryPlan | None = None) -> ray.tune.Tuner:
+                recovery: RecoveryPlan | None = None, callbacks: Sequence[ray.tune.Callback] = ()) -> ray.tune.Tuner:
     """The Tuner of ``spec`` stored in ``study_dir`` (a path or URI). Needs no running Ray; creates the Optuna
     sqlite database of ``optuna_study`` (default: a new unique name) for Optuna studies. With ``recovery`` (a
-    resumed study) it runs only what the store says is left, and its scheduler replays the stored evaluations."""
+    resumed study) it runs only what the store says is left, and its scheduler replays the stored evaluations.
+    ``callbacks`` (the progress display, the live report) run after the study's own."""
     scheduler = _scheduler(spec)
     if recovery is not None and isinstance(scheduler, SeedGroupScheduler):
         scheduler.replay(recovery.members, recovery.history)
     return ray.tune.Tuner(
         _trainable(spec, study_dir),
         tune_config=tune_config(spec, study_dir, optuna_study or new_optuna_study_name(spec), scheduler, recovery),
-        run_config=run_config(spec, study_dir, verbose))
+        run_config=run_config(spec, study_dir, verbose, callbacks))
 
 
 def trials_left(spec: StudySpec, recovery: RecoveryPlan) -> int:
@@ -80,14 +82,17 @@ def concurrent_trials(spec: StudySpec) -> int:
     return spec.max_concurrent
 
 
-def run_config(spec: StudySpec, study_dir: str, verbose: int = 1) -> ray.tune.RunConfig:
+def run_config(spec: StudySpec, study_dir: str, verbose: int = 1,
+               callbacks: Sequence[ray.tune.Callback] = ()) -> ray.tune.RunConfig:
     """Storage, retries, checkpoints kept, and the callbacks: the study's ledger first (the trackers after it read
-    the status it records), then the cloud Optuna upload and the study's trackers (vlpet.study.tracking)."""
+    the status it records), then the cloud Optuna upload, the study's trackers (vlpet.study.tracking) and
+    ``callbacks`` (the command's progress display and live report, vlpet.study.runner)."""
     return ray.tune.RunConfig(
         name=TUNE_NAME, storage_path=study_dir, verbose=verbose,
         failure_config=ray.tune.FailureConfig(max_failures=spec.max_failures),
         checkpoint_config=ray.tune.CheckpointConfig(num_to_keep=2),
-        callbacks=[StudyLedger(study_dir), *_optuna_upload(spec, study_dir), *_trackers(spec, study_dir)])
+        callbacks=[StudyLedger(study_dir), *_optuna_upload(spec, study_dir), *_trackers(spec, study_dir),
+                   *callbacks])
 
 
 def _trackers(spec: StudySpec, study_dir: str) -> list:
