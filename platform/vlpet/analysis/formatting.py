@@ -13,7 +13,7 @@ SCIENTIFIC = {"lr", "learning_rate", "weight_decay", "eps", "adam_eps", "min_lr"
 COUNTS = {"trainable_params", "total_params", "quantised_params", "adapter_bytes", "n", "step", "epoch", "trials",
           "total_steps", "seeds", "configurations", "bottleneck", "seed", "seeds_finished"}
 PLAIN = {"p", "p_value", "p_holm", "p_raw"}
-SETTING_SPLIT = re.compile(r", (?=[A-Za-z_][\w.]*=)")
+SETTING_NUMBER = re.compile(r"\b([A-Za-z_][\w.]*)=(-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)(?=[,;) ]|$)")
 
 
 def scientific(value: float, digits: int = 2) -> str:
@@ -45,8 +45,6 @@ def number(value, key: str = "", digits: int = 2) -> str:
         return f"{int(round(value)):,}"
     if name in PLAIN or name.startswith("p_"):
         return f"{value:.3g}"
-    if float(value).is_integer() and abs(value) >= 1 and not _decimal_column(name):
-        return f"{int(value):,}"
     if value != 0 and (abs(value) < 10 ** -digits or abs(value) >= 1e6) and not _decimal_column(name):
         return scientific(float(value), digits)
     return f"{value:,.{digits}f}"
@@ -73,14 +71,11 @@ def setting_value(key: str, text: str, digits: int = 2) -> str:
 
 
 def setting_label(text, digits: int = 2) -> str:
-    """``lr=0.003488960745139224, granularity=large`` -> ``lr=3.5e-3, granularity=large``."""
+    """Every ``key=number`` in a configuration label written for reading: ``lr=0.003488960745139224,
+    granularity=large`` -> ``lr=3.5e-3, granularity=large``; ``vl-pet (lr=0.0011)`` -> ``vl-pet (lr=1.1e-3)``."""
     if _missing(text):
         return "–"
-    parts = []
-    for part in SETTING_SPLIT.split(str(text)):
-        key, equals, value = part.partition("=")
-        parts.append(f"{key}={setting_value(key, value, digits)}" if equals else part)
-    return ", ".join(parts)
+    return SETTING_NUMBER.sub(lambda m: f"{m[1]}={setting_value(m[1], m[2], digits)}", str(text))
 
 
 def setting_labels(texts: list) -> list[str]:

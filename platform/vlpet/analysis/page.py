@@ -20,7 +20,9 @@ from vlpet.analysis.rendering import LABEL_COLUMNS, Cell
 HEADERS = {"trainable_pct": "trainable %", "trainable_params": "trainable params", "n": "seeds",
            "wall_s": "wall time (s)", "cpu_hours": "CPU-hours", "gpu_hours": "GPU-hours", "trial_id": "trial",
            "sampled": "configuration", "setting": "setting", "adapter_bytes": "adapter bytes", "p_holm": "p (Holm)",
-           "p_value": "p", "budget_target": "budget target"}
+           "p_value": "p", "budget_target": "budget target", "mean_front": "front mean",
+           "mean_dominated": "dominated mean", "ci_low": "CI low", "ci_high": "CI high", "budget_unit": "unit",
+           "cpu_hours_spent": "CPU-hours"}
 
 
 @dataclass
@@ -90,7 +92,8 @@ def frame_table(frame: pd.DataFrame, columns: list[str], names: dict[str, str] |
     readable, numbers as :func:`vlpet.analysis.formatting.number` writes them for each column)."""
     names = {**HEADERS, **(names or {})}
     columns = [c for c in columns if c in frame.columns]
-    labels = {c: setting_labels(list(frame[c])) for c in columns if c in LABEL_COLUMNS}
+    labels = {c: setting_labels(list(frame[c])) for c in columns
+              if c in LABEL_COLUMNS or frame[c].map(lambda v: isinstance(v, str)).any()}
     rows = [[_cell(row[c], c, labels[c][i] if c in labels else None) for c in columns]
             for i, (_, row) in enumerate(frame.iterrows())]
     return Table([names.get(c, c) for c in columns], rows, note, sortable)

@@ -35,7 +35,8 @@ from vlpet.study.store import StudyStore, is_uri
 REPORT_DIR = "report"
 LIVE_REFRESH_S = 20
 BUDGET_COLUMNS = ("trainable_pct", "trainable_params", "adapter_bytes")
-TOP_COLUMNS = ["trial_id", "sampled", "seed", "metric", "trainable_pct", "step", "status", "wall_s"]
+TOP_COLUMNS = ["trial_id", "sampled", "seed", "metric", "trainable_pct", "trainable_params", "step", "status",
+               "wall_s"]
 STATES = (("finished", "TERMINATED"), ("running", "RUNNING"), ("waiting", "PENDING"), ("stopped", "STOPPED"),
           ("failed", "ERROR"))
 
@@ -170,6 +171,9 @@ def _frontier_section(frame, objectives, out_dir, include_unfinished, written) -
                                       config={"responsive": True, "displaylogo": False})))
     x, y = (next(c for c, d in objectives.items() if d == want) for want in ("min", "max"))
     front = pareto_front(frame, objectives, True, include_unfinished).sort_values(y, ascending=False)
+    if "trainable_params" in frame and "trainable_params" not in front and "config_key" in front:
+        counts = frame.dropna(subset=["trainable_params"]).groupby("config_key")["trainable_params"].first()
+        front["trainable_params"] = front["config_key"].map(counts)
     return [Section("Pareto frontier", [
         Row([plot, image(os.path.join(out_dir, "pareto.png"), "pareto.png", "Pareto frontier (static PNG)")]),
         Paragraph("The configurations no other configuration beats on both objectives, best first (seed means; "
