@@ -11,7 +11,7 @@ from vlpet import __version__
 from vlpet.errors import ConfigError, DataError, TrainingDiverged
 
 COMMANDS = ("params", "train", "validate", "run", "resume", "submit", "status", "logs", "export", "pareto", "compare",
-            "report", "quickstart", "adapter", "predict")
+            "report", "dashboard", "quickstart", "adapter", "predict")
 
 
 EXIT_STATUSES = ("exit status: 0 done; 1 a study ran but trials failed (run, resume); 2 bad input (one line on "

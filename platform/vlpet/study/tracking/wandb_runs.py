@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 
+import wandb
 from ray.air.integrations.wandb import WandbLoggerCallback, _clean_log, _set_api_key
 
 from vlpet.errors import ConfigError
@@ -30,8 +31,9 @@ class StudyWandbCallback(WandbLoggerCallback):
         directory = settings.dir or (os.getcwd() if is_uri(study_dir) else study_dir)
         os.makedirs(directory, exist_ok=True)
         extra = {"entity": settings.entity} if settings.entity else {}
+        # silent: W&B's per-run banners and summaries would fill the study's terminal
         super().__init__(project=settings.project, group=spec.name, mode=settings.mode,
-                         dir=os.path.abspath(directory), **extra)
+                         dir=os.path.abspath(directory), settings=wandb.Settings(silent=True), **extra)
         self.spec, self.offline = spec, settings.mode == "offline"
         with self._mode():
             try:
