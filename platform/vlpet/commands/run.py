@@ -18,7 +18,12 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "run", help=HELP,
         description=HELP + ". With no --address a local Ray starts in this process (dashboard on 127.0.0.1). "
-        "Results, checkpoints, the Optuna study and the final report go to the study's storage directory.")
+        "Results, checkpoints, the Optuna study and the report go to the study's storage directory. It prints at "
+        "the start the study directory, the report page (written at once and rewritten as trials end; it "
+        "reloads itself while the study runs), the Ray dashboard URL and the optuna-dashboard command; then a "
+        "line for each trial that ends (id, configuration, seed, metric, step, wall time) and a summary "
+        "(done/running/stopped/failed, best seed-mean, elapsed and estimated time left) as trials end and at "
+        "most every 30 s; last, the study's summary and the final report's files.")
     parser.add_argument("study", help="study YAML file (see search_spaces/)")
     parser.add_argument("--smoke", action="store_true", help="run the study's smoke variant (two tiny trials)")
     parser.add_argument("--address", default=None,
@@ -29,14 +34,35 @@ def register(subparsers) -> None:
                         "key storage_shared: true); without it a node-local path on a cluster of several nodes is "
                         "refused")
     parser.add_argument("--num-cpus", type=int, default=None, help="CPUs of the embedded local Ray (default: all)")
-    parser.add_argument("--quiet", action="store_true", help="no Tune progress tables")
+    add_output_options(parser)
     parser.add_argument("--study-from-env", default=None, metavar="VAR",
                         help="read the study's YAML text from environment variable VAR (used by vlpet submit)")
     parser.set_defaults(run=run)
 
 
+def add_output_options(parser) -> None:
+    """--quiet and --verbose (vlpet run, vlpet resume)."""
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress lines: only the start lines and the study's summary")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also Tune's own output (its configuration boxes and status tables), Ray's log lines and "
+                        "the trial processes' output, as Ray prints them")
+
+
+def output_options(args) -> dict:
+    """The runner's ``verbose``, ``progress`` and ``live_report`` for --quiet / --verbose; call before Ray is
+    imported."""
+    if args.quiet and args.verbose:
+        raise ConfigError("--quiet and --verbose exclude each other: choose one")
+    from vlpet.study.terminal import prepare_output
+
+    prepare_output(args.verbose)
+    return {"verbose": int(args.verbose), "progress": None if args.quiet else print_line, "live_report": True}
+
+
 def run(args) -> int:
     spec = checked_study(args)
+    shown = output_options(args)
     from vlpet.study.connection import prepare_auth
 
     prepare_auth(args.address)                  # before Ray is imported
@@ -45,8 +71,8 @@ def run(args) -> int:
     def start(on_connected):
         if args.address:
             check_cluster_storage(spec, runner.study_dir_of(spec), args.address, args.storage_shared)
-        return runner.run_study(spec, address=args.address, verbose=0 if args.quiet else 1, num_cpus=args.num_cpus,
-                                on_connected=on_connected)
+        return runner.run_study(spec, address=args.address, num_cpus=args.num_cpus, on_connected=on_connected,
+                                **shown)
 
     return conclude(start, lambda: runner.study_dir_of(spec))
 
@@ -65,14 +91,20 @@ def check_cluster_storage(spec, study_dir: str, address: str, shared: bool) -> N
 def conclude(start: Callable[[Callable], Any], study_dir: Callable[[], str]) -> int:
     """Run a study (``start(on_connected)`` returns its StudyOutcome) and end the command honestly: the report
     and exit status 0, or 1 with a summary of the failed trials; after Ctrl-C or SIGTERM the study is stopped
-    as Tune stops it, Ray is shut down, no report is written, the resume hint names ``study_dir()``, and the
-    status is 130 or 143."""
-    from vlpet.study.interrupt import Interrupted, Interruption
+    as Tune stops it, Ray is shut down, no final report is written (the live one stays as it was), the resume
+    hint names ``study_dir()``, and the status is 130 or 143.
 
+    The summary is the last thing printed: a Ray this command connected to is disconnected first (Ray prints
+    the trial processes' deferred, deduplicated lines when its driver disconnects)."""
+    from vlpet.study.interrupt import Interrupted, Interruption, ray_connected
+
+    joined = ray_connected()                    # a Ray this process already uses (a notebook's, a test's) stays
     with Interruption() as interruption:
         try:
-            outcome = start(interruption.armed(print_dashboard))
+            outcome = start(interruption.armed(print_start))
             outputs = None if interruption.signal else write_report(outcome.study_dir)
+            if not joined and not interruption.signal:
+                interruption.disconnect()
         except Interrupted:
             pass
         if interruption.signal:
@@ -99,9 +131,22 @@ def checked_study(args):
     return spec
 
 
-def print_dashboard(url: str | None) -> None:
-    if url:
-        print(f"Ray dashboard: {url}", flush=True)
+def print_line(line: str) -> None:
+    print(line, flush=True)
+
+
+def print_start(dashboard_url: str | None, spec) -> None:
+    """Where to watch the study: its directory, its report page, the Ray dashboard, optuna-dashboard."""
+    from vlpet.analysis.report import REPORT_DIR
+    from vlpet.study.runner import study_dir_of
+
+    study_dir = study_dir_of(spec)
+    print(f"study directory: {study_dir}", flush=True)
+    print(f"report: {study_dir.rstrip('/')}/{REPORT_DIR}/report.html (rewritten as trials end)", flush=True)
+    if dashboard_url:
+        print(f"Ray dashboard: {dashboard_url}", flush=True)
+    if spec.algorithm != "grid":                # a grid study has no Optuna study to show
+        print(f"optuna-dashboard: vlpet dashboard {study_dir}", flush=True)
 
 
 def write_report(study_dir: str) -> list[str]:

@@ -88,9 +88,13 @@ class Interruption:
     def finish(self) -> int:
         """End an interrupted command: later signals are ignored while the embedded Ray is shut down (its
         processes are killed); returns the exit status."""
+        self.disconnect()
+        return self.exit_status
+
+    def disconnect(self) -> None:
+        """Disconnect from Ray (an embedded Ray is shut down) with later signals ignored: the command is ending."""
         self._finishing = True
         shutdown_ray()
-        return self.exit_status
 
     def _handle(self, number: int, frame) -> None:
         if self._finishing:
@@ -128,6 +132,13 @@ def _no_tune_restore_hint(record: logging.LogRecord) -> bool:
     """Drop Tune's "Resume experiment with: Tuner.restore(...)" advice: vlpet resumes from its own store
     (``vlpet resume DIR``, printed by the command), and Tuner.restore would unpickle the study directory."""
     return "Tuner.restore" not in record.getMessage()
+
+
+def ray_connected() -> bool:
+    """Whether this process is connected to Ray already (without importing Ray)."""
+    import sys
+
+    return "ray" in sys.modules and sys.modules["ray"].is_initialized()
 
 
 def shutdown_ray() -> None:

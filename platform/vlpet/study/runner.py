@@ -8,7 +8,8 @@ Study directory (the spec's ``storage``)::
     tune/           Ray Tune's experiment (trial dirs, Tune checkpoints; its own state files are never read back)
     train/          Ray Train runs of multi-worker trials
     results/, trials/   the study's own durable evaluations and trial statuses (vlpet.study.store)
-    report/         tables, Pareto plot and report page (vlpet.analysis; written by vlpet run/resume/report)
+    report/         tables, Pareto plot and report page (vlpet.analysis; written by vlpet run/resume when the
+                    study starts and as trials end (vlpet.study.live_report), then whole once it ends; vlpet report)
     .vlpet.lock     held by the one vlpet run/resume writing the study (vlpet.study.lock)
 
 Resuming reads only what vlpet wrote in plain formats (vlpet.study.recovery): nothing from the directory is
@@ -27,13 +28,17 @@ from vlpet.errors import ConfigError
 from vlpet.locations import check_output_location
 from vlpet.study.cloud import check_reachable, download_optuna, remove_local_optuna, upload_optuna
 from vlpet.study.connection import connect_ray
+from vlpet.study.live_report import LiveReport
 from vlpet.study.lock import StudyLock
+from vlpet.study.progress import StudyProgress
 from vlpet.study.recovery import INTERRUPTED, recovery_plan, repair_optuna
 from vlpet.study.spec import StudySpec, parse_study
 from vlpet.study.store import SPEC_FILE, StudyRecord, StudyStore, TrialStatus, is_uri
+from vlpet.study.terminal import quiet_study
 from vlpet.study.tuner import build_tuner, new_optuna_study_name, optuna_local_path, optuna_storage_url, trials_left
 
-OnConnected = Callable[[str | None], None]      # told the Ray dashboard URL once connected, before trials start
+OnConnected = Callable[[str | None, StudySpec], None]  # told the Ray dashboard URL and the study once connected
+Write = Callable[[str], None]                          # where progress lines go (one line per call)
 
 
 @dataclass(frozen=True)
@@ -65,28 +70,38 @@ def saved_study(study_dir: str) -> StudySpec:
     return dataclasses.replace(spec, storage=study_dir)
 
 
-def run_study(spec: StudySpec, address: str | None = None, verbose: int = 1, num_cpus: int | None = None,
-              on_connected: OnConnected | None = None) -> StudyOutcome:
+def run_study(spec: StudySpec, address: str | None = None, verbose: int = 0, num_cpus: int | None = None,
+              on_connected: OnConnected | None = None, progress: Write | None = None,
+              live_report: bool = False) -> StudyOutcome:
     """Start ``spec`` from scratch in its storage directory (refuses a directory that already holds a study, or
     one another vlpet process writes): record the study, connect to Ray (``address``, else an embedded local
-    Ray), build the Tuner, fit it."""
+    Ray), build the Tuner, fit it.
+
+    What it shows while it runs: ``verbose`` 0 keeps Tune's own output and Ray's INFO lines off the terminal
+    (vlpet.study.terminal), 1 shows Tune's; ``progress`` is told a line per trial that ends and the running
+    summary (vlpet.study.progress); ``live_report`` keeps ``STUDY_DIR/report`` current while the study runs
+    (vlpet.study.live_report)."""
     study_dir = study_dir_of(spec)
     check_reachable(study_dir)
     with StudyLock(study_dir, "run"):
         optuna_study = _record_new_study(spec, study_dir)
         if is_uri(study_dir) and spec.algorithm != "grid":
             remove_local_optuna(optuna_local_path(spec, study_dir))
-        dashboard = _connect(address, num_cpus, on_connected)
-        return _fit(build_tuner(spec, study_dir, optuna_study=optuna_study, verbose=verbose), study_dir, dashboard,
-                    spec)
+        with quiet_study(verbose):
+            dashboard = _connect(address, num_cpus, on_connected, spec)
+            watchers = _watchers(spec, study_dir, progress, live_report)
+            return _fit(build_tuner(spec, study_dir, optuna_study=optuna_study, verbose=verbose, callbacks=watchers),
+                        study_dir, dashboard, spec, watchers)
 
 
-def resume_study(study_dir: str, address: str | None = None, verbose: int = 1, num_cpus: int | None = None,
-                 on_connected: OnConnected | None = None) -> StudyOutcome:
+def resume_study(study_dir: str, address: str | None = None, verbose: int = 0, num_cpus: int | None = None,
+                 on_connected: OnConnected | None = None, progress: Write | None = None,
+                 live_report: bool = False) -> StudyOutcome:
     """Continue a study whose driver died, from the study's own store (vlpet.study.recovery): configurations
     whose seeds all ended are kept and told to the searcher; every seed that had not ended continues under its
     trial id from its newest checkpoint; the scheduler replays the stored evaluations; the search goes on until
-    the study's budget of configurations is spent. Nothing in the directory is unpickled."""
+    the study's budget of configurations is spent. Nothing in the directory is unpickled. ``verbose``,
+    ``progress`` and ``live_report`` as for :func:`run_study`."""
     if not is_uri(study_dir):
         study_dir = os.path.abspath(os.path.expanduser(study_dir))
     study_dir = check_output_location(study_dir, "study directory")
@@ -103,9 +118,12 @@ def resume_study(study_dir: str, address: str | None = None, verbose: int = 1, n
             download_optuna(study_dir, optuna_local_path(spec, study_dir))
         if spec.algorithm != "grid" and record.optuna_study_name:
             repair_optuna(optuna_storage_url(spec, study_dir), record.optuna_study_name)
-        dashboard = _connect(address, num_cpus, on_connected)
-        return _fit(build_tuner(spec, study_dir, optuna_study=record.optuna_study_name or new_optuna_study_name(spec),
-                                verbose=verbose, recovery=plan), study_dir, dashboard, spec)
+        with quiet_study(verbose):
+            dashboard = _connect(address, num_cpus, on_connected, spec)
+            watchers = _watchers(spec, study_dir, progress, live_report)
+            tuner = build_tuner(spec, study_dir, optuna_study=record.optuna_study_name or new_optuna_study_name(spec),
+                                verbose=verbose, recovery=plan, callbacks=watchers)
+            return _fit(tuner, study_dir, dashboard, spec, watchers)
 
 
 def already_a_study(study_dir: str) -> ConfigError:
@@ -126,14 +144,26 @@ def _record_new_study(spec: StudySpec, study_dir: str) -> str:
     return optuna_study
 
 
-def _connect(address: str | None, num_cpus: int | None, on_connected: OnConnected | None) -> str | None:
+def _connect(address: str | None, num_cpus: int | None, on_connected: OnConnected | None,
+             spec: StudySpec) -> str | None:
     dashboard = connect_ray(address, num_cpus)
     if on_connected:
-        on_connected(dashboard)
+        on_connected(dashboard, spec)
     return dashboard
 
 
-def _fit(tuner, study_dir: str, dashboard: str | None, spec: StudySpec) -> StudyOutcome:
+def _watchers(spec: StudySpec, study_dir: str, progress: Write | None, live_report: bool) -> list:
+    """The Tune callbacks that show the study while it runs: the progress display, the live report."""
+    watchers: list = []
+    if progress is not None:
+        metric, mode = spec.primary_metric
+        watchers.append(StudyProgress(study_dir, progress, metric=metric, mode=mode))
+    if live_report:
+        watchers.append(LiveReport(study_dir))
+    return watchers
+
+
+def _fit(tuner, study_dir: str, dashboard: str | None, spec: StudySpec, watchers: list) -> StudyOutcome:
     # Each evaluation reports a checkpoint and CheckpointConfig(num_to_keep) forces a state snapshot each time:
     # cheap for PET checkpoints, so Tune's warning about frequent snapshots is noise here.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
@@ -143,6 +173,9 @@ def _fit(tuner, study_dir: str, dashboard: str | None, spec: StudySpec) -> Study
     try:
         fit(tuner)
     finally:
+        for watcher in watchers:
+            if isinstance(watcher, LiveReport):       # the final report is never written over
+                watcher.close()
         if is_uri(study_dir) and spec.algorithm != "grid":      # the searcher's last state, even when interrupted
             upload_optuna(optuna_local_path(spec, study_dir), study_dir)
     wall = time.time() - started

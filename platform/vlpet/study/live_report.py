@@ -1,0 +1,83 @@
+"""The report of a running study: written when the study starts and again as trials end, by a driver-side Tune
+callback, with ``vlpet.analysis.write_study_outputs(study_dir, live=True)`` (a page that says the study is running
+and reloads itself; every file written whole, so a reader never sees half of one).
+
+Writing the report (tables, plots) takes seconds, so it happens on a thread of its own while Tune's loop goes on:
+an ending asks for a rewrite, and rewrites are at least ``min_interval_s`` apart, so a burst of endings is one
+rewrite. A report that cannot be written never stops the study: one warning line (again only if the next
+failure differs). The command writes the final, non-live report once the study is over (vlpet.commands.run).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from ray.tune import Callback
+
+MIN_INTERVAL_S = 15.0
+_log = logging.getLogger("vlpet.live_report")    # unconfigured: Python prints the warning as a bare line on stderr
+
+
+class LiveReport(Callback):
+    """Keeps ``STUDY_DIR/report/`` current while the study runs; :meth:`close` stops it (waiting for a rewrite
+    under way, so the final report is never written over)."""
+
+    def __init__(self, study_dir: str, min_interval_s: float = MIN_INTERVAL_S):
+        self.study_dir, self.min_interval_s = study_dir, min_interval_s
+        self.attempts = 0                       # rewrites begun (written or warned about)
+        self._last_error: str | None = None
+        self._wanted = self._closing = self._thread = None     # made in setup: Tune pickles its callbacks first
+
+    def setup(self, **info) -> None:
+        self._wanted, self._closing = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="vlpet-live-report", daemon=True)
+        self._thread.start()
+        self.request()
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        self.request()
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self.request()
+
+    def on_experiment_end(self, trials, **info) -> None:
+        self.close()
+
+    def request(self) -> None:
+        """Ask for a rewrite."""
+        if self._thread is not None and not self._closing.is_set():
+            self._wanted.set()
+
+    def close(self) -> None:
+        if self._thread is None:
+            return
+        self._closing.set()
+        self._wanted.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def _serve(self) -> None:
+        while True:
+            self._wanted.wait()
+            if self._closing.is_set():
+                return
+            self._wanted.clear()
+            self._write()
+            if self._closing.wait(self.min_interval_s):
+                return
+
+    def _write(self) -> None:
+        from vlpet.analysis import write_study_outputs
+
+        try:
+            write_study_outputs(self.study_dir, live=True)
+            self._last_error = None
+        except Exception as error:  # noqa: BLE001 - the study goes on without a live report
+            message = f"{type(error).__name__}: {error}".splitlines()[0]
+            if message != self._last_error:
+                _log.warning("warning: the live report in %s/report could not be written (%s); the study goes on",
+                             self.study_dir, message)
+            self._last_error = message
+        finally:
+            self.attempts += 1
