@@ -14,6 +14,7 @@ from vlpet.analysis.dominance import dominance, front_verdicts, pair_verdicts
 from vlpet.analysis.files import whole
 from vlpet.analysis.formatting import setting_labels
 from vlpet.analysis.pareto import by_configuration, pareto_front
+from vlpet.analysis.plot_layout import label_points, log_range, log_ticks, plain_text, set_log_ticks  # noqa: F401
 from vlpet.analysis.results import DEFAULT_OBJECTIVES, columns_exist, finished
 from vlpet.errors import ConfigError
 
@@ -26,13 +27,6 @@ def _figure(size: tuple[float, float] = (7, 4.5)):
     figure = Figure(figsize=size, dpi=150, layout="tight")
     FigureCanvasAgg(figure)
     return figure, figure.add_subplot()
-
-
-def plain_text(label: object) -> str:
-    """A label as matplotlib shows it literally: ``$`` escaped so that no mathtext is parsed (``$^$`` would make
-    it fail), and a leading ``_`` (whose label a legend drops) kept visible by a space before it."""
-    text = str(label).replace("$", r"\$")
-    return " " + text if text.startswith("_") else text
 
 
 def web_text(label: object) -> str:
@@ -109,6 +103,13 @@ def pareto_png(frame: pd.DataFrame, path: str, objectives: dict[str, str] | None
                include_unfinished: bool = False, title: str | None = None) -> str:
     """The frontier as a PNG: frontier points labelled by name, the others numbered (the key beside the plot),
     labels placed where they overlap no other label or point, log ticks dense enough to read the points' range."""
+    figure, axis, key = pareto_axes(frame, objectives, include_unfinished, title)
+    return _save(figure, axis, path, grid_which="both", outside=True, key=key)
+
+
+def pareto_axes(frame: pd.DataFrame, objectives: dict[str, str] | None = None, include_unfinished: bool = False,
+                title: str | None = None):
+    """:func:`pareto_png`'s figure, its axes and the key of its numbered points, before the legend and saving."""
     objectives = dict(objectives or DEFAULT_OBJECTIVES)
     x, y = _axes(objectives)
     points, front = _points(frame, objectives, include_unfinished)
@@ -124,102 +125,16 @@ def pareto_png(frame: pd.DataFrame, path: str, objectives: dict[str, str] | None
         axis.scatter(better[x], better[y], marker="*", s=260, facecolors="none", edgecolors="black", linewidths=1,
                      zorder=5, label=BETTER)
     axis.set_xscale("log")
-    low, high = _log_range(points[x] - points[f"{x}_std"].fillna(0), points[x] + points[f"{x}_std"].fillna(0))
+    low, high = log_range(points[x] - points[f"{x}_std"].fillna(0), points[x] + points[f"{x}_std"].fillna(0))
     axis.set_xlim(low, high)
-    _log_ticks(axis, low, high)
+    set_log_ticks(axis, low, high)
     axis.autoscale_view()
-    key = _label_points(axis, points, front, x, y)
+    key = label_points(axis, points, front, x, y)
     axis.set_xlabel(plain_text(f"{x} (log scale, lower is better)"))
     axis.set_ylabel(plain_text(f"{_y_name(frame, y)} (higher is better)"))
     axis.set_title(plain_text(title or "accuracy vs trainable parameters (mean ± std over seeds; paired t-tests, "
                               "Holm, p < 0.05)"), fontsize=10)
-    return _save(figure, axis, path, grid_which="both", outside=True, key=key)
-
-
-def _log_range(lows: pd.Series, highs: pd.Series) -> tuple[float, float]:
-    """x limits around the points (error bars included) with a margin of a fifth of a decade each side."""
-    positive = pd.concat([lows[lows > 0], highs[highs > 0]])
-    low, high = (float(positive.min()), float(positive.max())) if len(positive) else (0.1, 100.0)
-    return low / 1.6, high * 1.6
-
-
-# Tick mantissas in the order they are given a label: 1 first, then 2 and 5, then the rest where room is left.
-TICK_PRIORITY = (1, 2, 5, 3, 1.5, 4, 7, 1.2, 2.5, 6, 8, 9)
-
-
-def log_ticks(low: float, high: float, width_px: float, spacing_px: float = 42) -> list[float]:
-    """Labelled ticks for a log axis over [low, high] drawn ``width_px`` wide: the mantissas of
-    :data:`TICK_PRIORITY` in turn, each kept where it lies at least ``spacing_px`` from every tick kept before,
-    so that a range such as 10 to 20 gets 12 and 15 when there is room for them."""
-    import math
-
-    per_decade = width_px / max(math.log10(high / low), 1e-9)
-    kept: list[float] = []
-    for mantissa in TICK_PRIORITY:
-        for exponent in range(math.floor(math.log10(low)) - 1, math.ceil(math.log10(high)) + 1):
-            value = float(f"{mantissa * 10 ** exponent:.12g}")
-            if low <= value <= high and all(abs(math.log10(value / k)) * per_decade >= spacing_px for k in kept):
-                kept.append(value)
-    return sorted(kept)
-
-
-def _log_ticks(axis, low: float, high: float) -> None:
-    """Plain-number labels (0.5, 1, 12) at :func:`log_ticks`; the other 1-9 multiples as unlabelled minor ticks."""
-    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
-
-    figure = axis.get_figure()
-    ticks = log_ticks(low, high, figure.get_figwidth() * figure.dpi * 0.6)
-    axis.xaxis.set_major_locator(FixedLocator(ticks))
-    axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-    axis.xaxis.set_minor_locator(LogLocator(subs=tuple(range(1, 10))))
-    axis.xaxis.set_minor_formatter(NullFormatter())
-
-
-def _label_points(axis, points: pd.DataFrame, front: pd.DataFrame, x: str, y: str) -> list[str]:
-    """Frontier points get their label, the others a number; each text is put at the first of a few offsets
-    around its point where it overlaps no label placed before and no point (the least overlapping otherwise).
-    Returns the key: ``n: label`` for each numbered point."""
-    on_front = set(zip(front[x].round(9), front[y].round(9)))
-    placed = [_box(axis, px, py, 0, 0, 8, 8, centred=True) for px, py in zip(points[x], points[y])]
-    key: list[str] = []
-    groups = points.sort_values([y, x], ascending=[False, True]).groupby([x, y], sort=False)
-    for (px, py), group in groups:
-        label = ", ".join(dict.fromkeys(group["label"]))
-        if (round(px, 9), round(py, 9)) not in on_front:
-            key.append(f"{len(key) + 1}: {label}")
-            label = str(len(key))
-        width, height = 4.2 * len(label) + 4, 9
-        best = min(OFFSETS, key=lambda o: sum(_overlap(_box(axis, px, py, *_shift(o, width), width, height), b)
-                                             for b in placed))
-        dx, dy = _shift(best, width)
-        placed.append(_box(axis, px, py, dx, dy, width, height))
-        axis.annotate(plain_text(label), (px, py), textcoords="offset points", xytext=(dx, dy), fontsize=7,
-                      fontweight="bold" if label[0].isdigit() else "normal")
-    return key
-
-
-# Candidate label offsets (points) from the point to the text's lower-left corner; "w" is the text's width.
-OFFSETS = ((5, 4), (5, -12), ("-w", 4), ("-w", -12), (-0.5, 9), (-0.5, -19), (9, 12), (9, -20), ("-w", 12),
-           ("-w", -20))
-
-
-def _shift(offset, width: float) -> tuple[float, float]:
-    dx, dy = offset
-    if dx == "-w":
-        return -width - 5, dy
-    return (dx * width if -1 < dx < 0 else dx), dy
-
-
-def _box(axis, px: float, py: float, dx: float, dy: float, width: float, height: float, centred: bool = False):
-    """The (x0, y0, x1, y1) pixel box of a ``width`` x ``height`` points text at offset (dx, dy) from (px, py)."""
-    scale = axis.get_figure().dpi / 72
-    cx, cy = axis.transData.transform((px, py))
-    x0, y0 = (cx - width * scale / 2, cy - height * scale / 2) if centred else (cx + dx * scale, cy + dy * scale)
-    return x0, y0, x0 + width * scale, y0 + height * scale
-
-
-def _overlap(a, b) -> float:
-    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    return figure, axis, key
 
 
 def pareto_figure(frame: pd.DataFrame, objectives: dict[str, str] | None = None, include_unfinished: bool = False,
@@ -251,7 +166,7 @@ def pareto_figure(frame: pd.DataFrame, objectives: dict[str, str] | None = None,
     if not better.empty:
         figure.add_trace(go.Scatter(x=better[x], y=better[y], mode="markers", name=BETTER, hoverinfo="skip",
                                     marker={"symbol": "star-open", "size": 18, "color": "black"}))
-    low, high = _log_range(points[x] - points[f"{x}_std"].fillna(0), points[x] + points[f"{x}_std"].fillna(0))
+    low, high = log_range(points[x] - points[f"{x}_std"].fillna(0), points[x] + points[f"{x}_std"].fillna(0))
     ticks = log_ticks(low, high, 600)
     figure.update_layout(title=web_text(title or "accuracy vs trainable parameters (mean ± std over seeds)"),
                          xaxis={"type": "log", "title": web_text(f"{x} (log scale, lower is better)"),
@@ -273,6 +188,11 @@ def pareto_html(frame: pd.DataFrame, path: str, objectives: dict[str, str] | Non
 def curves_png(curves: pd.DataFrame, path: str, metric: str = "metric") -> str:
     """Metric vs training step, one line per trial, coloured by arm; a trial with a single evaluation (stopped
     at its first one, e.g. by ASHA) is an open circle labelled with its trial id rather than an unexplained dot."""
+    return _save(*curves_axes(curves, metric), path)
+
+
+def curves_axes(curves: pd.DataFrame, metric: str = "metric"):
+    """:func:`curves_png`'s figure and axes, before the legend and saving."""
     columns_exist(curves, [metric, "step", "trial_id"], "curve")
     figure, axis = _figure()
     colours = {arm: f"C{i}" for i, arm in enumerate(dict.fromkeys(curves["arm"].astype(str)))}
@@ -293,7 +213,7 @@ def curves_png(curves: pd.DataFrame, path: str, metric: str = "metric") -> str:
     axis.set_xlabel("training step")
     axis.set_ylabel(plain_text(name))
     axis.set_title(plain_text(f"{name} at each evaluation, one line per trial"))
-    return _save(figure, axis, path)
+    return figure, axis
 
 
 def budget_curves_png(curves: pd.DataFrame, path: str) -> str:
@@ -338,14 +258,17 @@ def _save(figure, axis, path: str, grid_which: str = "major", outside: bool = Fa
     if not outside:
         axis.legend(fontsize=8)
     else:
-        axis.add_artist(axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0))
+        legends = [axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)]
         if key:
+            axis.add_artist(legends[0])
             handles = [Line2D([], [], linestyle="none", marker=f"${entry.split(':')[0]}$", color="black",
                               markersize=6) for entry in key]
-            axis.legend(handles, [plain_text(entry.split(": ", 1)[1]) for entry in key], fontsize=6,
-                        loc="lower left", bbox_to_anchor=(1.02, 0), borderaxespad=0, title="other points",
-                        title_fontsize=7)
+            legends.append(axis.legend(handles, [plain_text(entry.split(": ", 1)[1]) for entry in key], fontsize=6,
+                                       loc="lower left", bbox_to_anchor=(1.02, 0), borderaxespad=0,
+                                       title="other points", title_fontsize=7))
+        figure.set_layout_engine("none")      # the legends sit outside the axes: the saved box grows to hold them
     with whole(path) as temporary:
-        figure.savefig(temporary, bbox_inches="tight" if outside else None)
+        figure.savefig(temporary, **({"bbox_inches": "tight", "bbox_extra_artists": legends, "pad_inches": 0.1}
+                                     if outside else {}))
     return path
 
