@@ -122,6 +122,8 @@ def test_vlpet_dashboard_serves_the_finished_study_through_optuna_dashboards_api
     ({"mlflow": {"log_adapter": "yes"}}, "tracking.mlflow.log_adapter: expected true or false"),
     ({"mlflow": {"tracking_uri": "./mlruns"}}, "is MLflow's file store, which MLflow 3 refuses"),
     ({"mlflow": {"tracking_uri": "ftp://host/x"}}, "unknown scheme 'ftp'"),
+    ({"mlflow": {"tracking_uri": "sqlite:///" + os.path.expanduser("~/.ssh/m.db")}}, "inside the credentials directory"),
+    ({"wandb": {"project": "p", "mode": "offline", "dir": "/etc/wb"}}, "tracking.wandb.dir: '/etc/wb/wandb' resolves"),
     ({"wandb": {"mode": "offline"}}, "tracking.wandb.project: required"),
     ({"wandb": {"project": "p", "mode": "sometimes"}}, "tracking.wandb.mode: 'sometimes' is not allowed"),
     ("mlflow", "tracking: expected a mapping"),

@@ -208,6 +208,14 @@ def _optional_text(key: str, value: Any) -> None:
         fail(key, f"expected a non-empty string, got {show(value)}")
 
 
+def _local_place(key: str, path: str) -> None:
+    """A local place a tracker writes passes the study storage's checks (no system or credentials directories,
+    not the checkout's code: vlpet.locations)."""
+    from vlpet.locations import check_output_location
+
+    check_output_location(path, key)
+
+
 def _installed(key: str, module: str, package: str) -> None:
     """The tracker's package is importable here (checked without importing it)."""
     import importlib.util
@@ -252,6 +260,9 @@ def _mlflow_uri(uri: str) -> None:
     import os
 
     scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
+    if scheme == "sqlite":                       # a local database file: a place vlpet may write to
+        database = uri[len("sqlite:///"):].split("?", 1)[0]
+        _local_place("tracking.mlflow.tracking_uri", database)
     if scheme in MLFLOW_SCHEMES:
         return
     if scheme in ("", "file") and os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() == "true":
@@ -280,6 +291,8 @@ class WandbSpec:
             fail("tracking.wandb.project", "required: the W&B project the study's runs go to")
         for key in ("project", "entity", "dir"):
             _optional_text(f"tracking.wandb.{key}", getattr(self, key))
+        if self.dir is not None:
+            _local_place("tracking.wandb.dir", self.dir.rstrip("/") + "/wandb")     # what W&B writes there
         allowed("tracking.wandb.mode", self.mode, TRACKING_MODES, heading="allowed")
         _installed("tracking.wandb", "wandb", "wandb")
 

@@ -21,6 +21,7 @@ A tracker that fails while the study runs is warned about and left behind; it ne
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
@@ -45,6 +46,7 @@ TEST_PREFIX = "test_"
 ADAPTER_DIR = "adapter"
 EXPORT_TIMEOUT_S = 1800
 EXPORTS_AT_ONCE = 2
+HTTP_SETTINGS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 BATCH = 500                   # MLflow takes at most 1000 metrics and 100 params or tags per log_batch
 
 
@@ -66,12 +68,14 @@ class StudyMLflowCallback(MLflowLoggerCallback):
     def _open(self) -> None:
         import mlflow
 
+        logging.getLogger("mlflow").setLevel(logging.WARNING)    # not its "Creating initial database tables" lines
         try:
-            mlflow.set_tracking_uri(self.tracking_uri)
-            self.mlflow_util.setup_mlflow(tracking_uri=mlflow.get_tracking_uri(),
-                                          experiment_name=self.experiment_name,
-                                          artifact_location=self.artifact_location or default_artifacts(
-                                              mlflow.get_tracking_uri()))
+            with _quick_http():
+                mlflow.set_tracking_uri(self.tracking_uri)
+                self.mlflow_util.setup_mlflow(tracking_uri=mlflow.get_tracking_uri(),
+                                              experiment_name=self.experiment_name,
+                                              artifact_location=self.artifact_location or default_artifacts(
+                                                  mlflow.get_tracking_uri()))
         except Exception as error:  # noqa: BLE001 - MLflow raises many kinds for a store it cannot open
             raise ConfigError(f"tracking.mlflow: cannot open the tracking store {mlflow.get_tracking_uri()}: "
                               f"{' '.join(str(error).split())[:300]}") from None
@@ -178,6 +182,22 @@ class StudyMLflowCallback(MLflowLoggerCallback):
         self._runs.clear()
         if self._exports is not None:
             self._exports.shutdown(wait=True)
+
+
+@contextlib.contextmanager
+def _quick_http():
+    """While the store is opened: one attempt with a short timeout, so an unreachable server is one line within
+    seconds (MLflow's defaults retry for minutes). Later calls keep MLflow's retries."""
+    saved = {key: os.environ.get(key) for key in HTTP_SETTINGS}
+    os.environ.update(HTTP_SETTINGS)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def default_artifacts(tracking_uri: str) -> str | None:
