@@ -8,7 +8,8 @@ counts with the last result it reported. A configuration drawn again after it fi
 result instead of being trained twice. A resumed study hands it a :class:`vlpet.study.recovery.RecoveryPlan`:
 the seed means of the configurations that ended are known from the start, and an open configuration, once the
 searcher suggests it again, runs only its seeds that had not ended, each under its stored trial id and from its
-checkpoint.
+checkpoint. With ``on_repeat`` (vlpet.study.per_arm.ArmTopUp for ``search: {per_arm: N}``), a draw that does not
+count as a new configuration is handed to it, so the arm it used up can be queued again.
 :class:`GridSearcher` is the searcher of grid studies: it hands out the grid points in order.
 """
 
@@ -63,9 +64,10 @@ class SeedRepeater(Searcher):
     """Runs every suggested configuration once per seed; the inner searcher sees one trial per configuration."""
 
     def __init__(self, searcher: Searcher, seeds: list[int], objectives: list[str],
-                 recovery: RecoveryPlan | None = None):
+                 recovery: RecoveryPlan | None = None, on_repeat=None):
         super().__init__(metric=None, mode=None)
         self.searcher, self.seeds, self.objectives = searcher, list(seeds), list(objectives)
+        self.on_repeat = on_repeat                       # called as on_repeat(searcher, config, counted ids)
         # group id -> {"config", "todo": [SeedRun still to hand out], "trials": {trial_id: result}}
         self.groups: dict[str, dict[str, Any]] = {}
         self.trial_group: dict[str, str] = {}
@@ -125,6 +127,7 @@ class SeedRepeater(Searcher):
             running = config_id in self.running and attempt < max_repeats - 1
             if running:                                          # told when the running one ends
                 self.waiting.setdefault(config_id, []).append(ask_id)
+                self._repeated(config)
                 continue
             if known is None or attempt == max_repeats - 1:      # new, or the searcher only repeats itself
                 if ask_id != trial_id:
@@ -132,7 +135,13 @@ class SeedRepeater(Searcher):
                 self.running.add(config_id)
                 return config
             self.searcher.on_trial_complete(ask_id, result=known if known else None, error=not known)
+            self._repeated(config)
         return Searcher.FINISHED
+
+    def _repeated(self, config: dict[str, Any]) -> None:
+        """A draw that is not a new configuration: ``on_repeat`` sees it with the configurations that count."""
+        if self.on_repeat is not None:
+            self.on_repeat(self.searcher, config, {*self.known, *self.running, *self.resumable})
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if trial_id in self.trial_group:

@@ -42,6 +42,7 @@ from vlpet.safe_yaml import load_yaml, read_yaml_file
 from vlpet.study.arms import ARM_KEY, parse_arms
 from vlpet.study.budgets import BUDGET_KEYS, BudgetArm, BudgetsSpec, condition_arms, expand
 from vlpet.study.domains import DOMAIN_KINDS, Domain, active, check_conditions, parse_domain, parse_points
+from vlpet.study.per_arm import check_points, per_arm_samples
 from vlpet.study.reported import describe, unreported
 from vlpet.study.sections import (ResourcesSpec, SchedulerSpec, SearchSpec, SmokeSpec, TrackingSpec,
                                   parse_objectives, parse_seeds)
@@ -87,6 +88,7 @@ class StudySpec:
     sized_arms: dict[str, BudgetArm] = field(default_factory=dict)        # arm name -> its budget target
     budget_notes: tuple[str, ...] = ()                                     # arm x target dropped, and why
     tracking: TrackingSpec = field(default_factory=TrackingSpec)          # MLflow / W&B (vlpet.study.tracking)
+    per_arm: int | None = None          # configurations per arm (num_samples = per_arm x arms; vlpet.study.per_arm)
 
     def compose_trial(self, sampled: dict[str, Any], seed: int) -> dict[str, Any]:
         """A trial's keys: the study's ``trial``, then its arm's keys, then the sampled values, then the
@@ -134,7 +136,8 @@ def parse_study(data: Any, source: str = "<study>") -> StudySpec:
     spec = StudySpec(
         name=name, trial=trial, search_space=space, seeds=parse_seeds(data.get("seeds", [trial.get("seed", 42)])),
         objectives=parse_objectives(data.get("objectives")), algorithm=search.algorithm,
-        num_samples=search.num_samples, max_concurrent=search.max_concurrent, max_failures=search.max_failures,
+        num_samples=per_arm_samples(search.per_arm, search.num_samples, space, search.algorithm),
+        per_arm=search.per_arm, max_concurrent=search.max_concurrent, max_failures=search.max_failures,
         time_budget_s=search.time_budget_s, scheduler=SchedulerSpec.from_mapping(data.get("scheduler")),
         resources=ResourcesSpec.from_mapping(data.get("resources")), storage=_storage(data.get("storage"), name),
         storage_shared=_flag("storage_shared", data.get("storage_shared", False)),
@@ -147,7 +150,9 @@ def parse_study(data: Any, source: str = "<study>") -> StudySpec:
     _check_trials(spec)
     if spec.smoke.trial:
         _check_trials(spec.with_smoke())
-    return dataclasses.replace(spec, points=parse_points(search.points, space, spec.algorithm))
+    points = parse_points(search.points, space, spec.algorithm)
+    check_points(spec.per_arm, points)
+    return dataclasses.replace(spec, points=points)
 
 
 def _name(name: Any) -> str:

@@ -18,8 +18,10 @@ from typing import Sequence
 
 import ray.tune
 
+from vlpet.study.arms import ARM_KEY
 from vlpet.study.cloud import OPTUNA_FILE, local_optuna_dir, optuna_upload_callback
 from vlpet.study.ledger import StudyLedger
+from vlpet.study.per_arm import ArmTopUp, per_arm_queue
 from vlpet.study.recovery import RecoveryPlan, configuration_id
 from vlpet.study.seed_scheduler import SeedGroupScheduler, scheduler_options
 from vlpet.study.seeds import GridSearcher, SeedRepeater
@@ -128,7 +130,8 @@ def _searcher(spec: StudySpec, study_dir: str, optuna_study: str, recovery: Reco
         search = _optuna_search(spec, study_dir, optuna_study, resumed=recovery is not None) if build else None
     trials = (configurations * len(spec.seeds) if recovery is None
               else recovery.tune_trials(configurations, len(spec.seeds)))
-    repeater = SeedRepeater(search, spec.seeds, list(spec.objectives), recovery) if build else None
+    top_up = ArmTopUp(spec.per_arm) if spec.per_arm else None         # an arm's repeat goes back in the queue
+    repeater = SeedRepeater(search, spec.seeds, list(spec.objectives), recovery, top_up) if build else None
     return repeater, trials
 
 
@@ -159,7 +162,15 @@ def _optuna_search(spec: StudySpec, study_dir: str, optuna_study: str, resumed: 
         mode=modes if len(modes) > 1 else modes[0], sampler=sampler,
         storage=optuna.storages.RDBStorage(optuna_storage_url(spec, study_dir)), study_name=optuna_study,
         # a resumed study's Optuna queue still holds the points it had not tried
-        points_to_evaluate=None if resumed else [encode_point(p) for p in spec.points] or None)
+        points_to_evaluate=None if resumed else _first_points(spec) or None)
+
+
+def _first_points(spec: StudySpec) -> list[dict]:
+    """What Optuna evaluates first: the study's points, or with ``per_arm`` every configuration's arm in balanced
+    round-robin order (vlpet.study.per_arm), the points in their arm's first rounds."""
+    if spec.per_arm is None:
+        return [encode_point(p) for p in spec.points]
+    return [encode_point(p) for p in per_arm_queue(spec.search_space[ARM_KEY].values, spec.per_arm, spec.points)]
 
 
 def _local_state_dir(study_dir: str, name: str) -> str:
