@@ -13,33 +13,8 @@ import re
 import pytest
 
 from tests.analysis.chromium import Chromium, find_chromium
-from tests.analysis.study_factory import OBJECTIVES, trial
+from tests.analysis.report_study import report_study
 from vlpet.analysis import write_study_outputs
-from vlpet.study.store import StudyStore
-
-LR = 0.003488960745139224
-LONG = "enc.attn+enc.ffn+enc.sattn.v+dec.sattn+dec.xattn.v+dec.xattn.k+dec.ffn+dec.ffn.out+visual.proj"
-# arm, sampled settings, trainable % (12.3851 and 12.3912 both print as 12.39), each seed's final metric
-CONFIGS = [("vl-pet", {"granularity": "large", "lr": LR}, 12.3851, [61.0, 62.0]),
-           ("vl-pet", {"granularity": "small", "lr": 0.0011}, 12.3912, [57.0, 59.0]),
-           ("adapter", {"lr": 0.0005, "placement": LONG}, 20.5, [55.0, 56.0]),
-           ("lora", {"lr": 0.002}, 15.0, [63.5, 64.5]),
-           ("full", {"lr": 0.0001}, 100.0, [64.0, 66.0])]
-
-
-def _study(root, name: str, running: bool) -> str:
-    directory = root / name
-    directory.mkdir()
-    (directory / "study.json").write_text(json.dumps({"name": name, "objectives": OBJECTIVES, "seeds": [1, 2]}))
-    store = StudyStore(str(directory))
-    for index, (arm, setting, pct, finals) in enumerate(CONFIGS):
-        for seed, final in enumerate(finals, start=1):
-            last_running = running and index >= 3      # the running study's two last configurations are under way
-            trial(store, f"t{index}s{seed}", {"arm": arm, **setting}, seed, [final - 6, final - 2, final], pct,
-                  status="RUNNING" if last_running else "TERMINATED", finished=not last_running)
-    trial(store, "stopped1", {"arm": "prompt", "lr": 0.01}, 1, [30.0], 0.3, status="STOPPED", finished=False)
-    return str(directory)
-
 
 @pytest.fixture(scope="module")
 def browser():
@@ -55,7 +30,7 @@ def browser():
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory):
     root = tmp_path_factory.mktemp("report_page")
-    finished, running = _study(root, "finished", False), _study(root, "running", True)
+    finished, running = report_study(root, "finished", False), report_study(root, "running", True)
     write_study_outputs(finished)
     write_study_outputs(running, live=True)
     shots = os.environ.get("VLPET_REPORT_SHOTS") or str(root)
