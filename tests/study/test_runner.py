@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_grid_study_runs_every_point_for_every_seed_and_keeps_its_own_results(ray_session, data, tmp_path, capsys):
-    assert main(["run", str(write_study(tmp_path, data)), "--quiet"]) == 0     # joins the module's Ray
+    assert main(["run", str(write_study(tmp_path, data)), "--verbose"]) == 0     # joins the module's Ray
     study_dir = str(tmp_path / "tiny")
     store = StudyStore(study_dir)
     statuses = store.statuses()
@@ -45,10 +45,15 @@ def test_grid_study_runs_every_point_for_every_seed_and_keeps_its_own_results(ra
     small, large = (next(r for r in store.evaluations() if r["config"]["granularity"] == g) for g in ("small", "large"))
     assert large["trainable_params"] > small["trainable_params"]
     report = os.path.join(study_dir, "report")                           # the command ends with the report
-    written = [line.split("wrote ")[1] for line in capsys.readouterr().out.splitlines() if "wrote " in line]
+    out = capsys.readouterr().out
+    written = [line.split("wrote ")[1] for line in out.splitlines() if "wrote " in line]
     assert sorted(os.path.basename(p) for p in written) == sorted(os.listdir(report))
     assert {"report.html", "pareto.png", "ablation.md", "results.csv"} <= set(os.listdir(report))
     assert all(s.get("startup_s", 0) > 0 for s in statuses)
+    # --verbose: Tune's own output as well as vlpet's lines (without it: tests/study/test_progress.py)
+    assert "Configuration for experiment" in out and "Trial status: 4 TERMINATED" in out
+    assert len([line for line in out.splitlines() if line.startswith("trial ")]) == 4
+    assert out.splitlines()[0] == f"study directory: {study_dir}"
 
 
 def test_optuna_study_sees_the_seed_mean_of_each_configuration(ray_session, data, tmp_path):

@@ -13,7 +13,8 @@ How Ray 2.60 decides what reaches the terminal (read in the installed sources):
   files ...") are INFO records of the ``ray`` logger's children, printed by the handler Ray gives the ``ray``
   logger; ``ray.init`` sets that logger's level again (to ``RAY_LOGGER_LEVEL``, INFO), so a quiet study raises
   the level of Ray's handlers to WARNING instead. Optuna's ("A new study created in RDB") are INFO records of
-  its own logger, raised to WARNING too.
+  its own logger, raised to WARNING too, and the ExperimentalWarning of the sampler options vlpet chooses
+  (TPE's ``multivariate``, ``group``) is not shown.
 * The trial processes' output (e.g. Ray Train's "Checkpoint successfully created at: ..." for every checkpoint)
   reaches the driver's terminal when ``ray.init(log_to_driver=True)``, the default taken from
   ``RAY_LOG_TO_DRIVER`` when Ray is imported. An embedded Ray of a quiet study keeps it in Ray's session logs
@@ -27,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import warnings
 from typing import Iterator
 
 TUNE_NEW_OUTPUT = "RAY_AIR_NEW_OUTPUT"
@@ -57,7 +59,9 @@ def quiet_study(verbose: int) -> Iterator[None]:
         handler.setLevel(max(handler.level, logging.WARNING))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            yield
     finally:
         optuna.logging.set_verbosity(saved_optuna)
         for handler, level in zip(handlers, saved_levels):
