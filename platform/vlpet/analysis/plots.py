@@ -177,9 +177,10 @@ def pareto_figure(frame: pd.DataFrame, objectives: dict[str, str] | None = None,
 
 
 def pareto_html(frame: pd.DataFrame, path: str, objectives: dict[str, str] | None = None,
-                include_unfinished: bool = False, title: str | None = None) -> str:
-    """:func:`pareto_figure` as a page of its own, plotly.js embedded (it works offline)."""
-    figure = pareto_figure(frame, objectives, include_unfinished, title)
+                include_unfinished: bool = False, title: str | None = None, figure=None) -> str:
+    """:func:`pareto_figure` (or the ``figure`` it already made) as a page of its own, plotly.js embedded (it
+    works offline)."""
+    figure = figure or pareto_figure(frame, objectives, include_unfinished, title)
     with whole(path) as temporary:
         figure.write_html(temporary, include_plotlyjs=True, full_html=True)
     return path

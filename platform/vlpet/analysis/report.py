@@ -164,9 +164,9 @@ def _frontier_section(frame, objectives, out_dir, include_unfinished, written) -
     problem = _unusable(frame, objectives)
     if problem:
         return [Section("Pareto frontier", [Paragraph(f"No frontier plot: {problem}.")], "pareto")]
-    written += [pareto_png(frame, os.path.join(out_dir, "pareto.png"), objectives, include_unfinished),
-                pareto_html(frame, os.path.join(out_dir, "pareto.html"), objectives, include_unfinished)]
     figure = pareto_figure(frame, objectives, include_unfinished)
+    written += [pareto_png(frame, os.path.join(out_dir, "pareto.png"), objectives, include_unfinished),
+                pareto_html(frame, os.path.join(out_dir, "pareto.html"), objectives, include_unfinished, figure=figure)]
     plot = Plot(Markup(figure.to_html(full_html=False, include_plotlyjs=False, div_id="pareto-plot",
                                       config={"responsive": True, "displaylogo": False})))
     x, y = (next(c for c, d in objectives.items() if d == want) for want in ("min", "max"))
