@@ -19,7 +19,8 @@ from vlpet.study.store import StudyStore, TrialStatus
 
 pytestmark = pytest.mark.slow
 VLPET = os.path.join(os.path.dirname(sys.executable), "vlpet")
-TUNE_OUTPUT = ("╭", "Trial status", "Configuration for experiment", "View detailed results", "started with configuration")
+TUNE_OUTPUT = ("╭", "Trial status", "Configuration for experiment", "View detailed results",
+               "started with configuration")
 
 
 def ended(store: StudyStore) -> int:
@@ -104,3 +105,11 @@ def test_a_report_that_cannot_be_written_is_one_warning_and_the_writer_goes_on(t
         live.close()
     warnings = [r.getMessage() for r in caplog.records if r.name == "vlpet.live_report"]
     assert len(warnings) == 1 and "could not be written" in warnings[0] and "the study goes on" in warnings[0]
+
+
+def test_quiet_and_verbose_together_are_one_error_line(capsys):
+    from vlpet.cli import main
+
+    assert main(["resume", "no-such-study", "--quiet", "--verbose"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--quiet and --verbose exclude each other" in err[0]

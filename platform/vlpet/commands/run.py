@@ -67,10 +67,12 @@ def run(args) -> int:
 
     prepare_auth(args.address)                  # before Ray is imported
     from vlpet.study import runner              # imports Ray: only once the study is known to be valid
+    from vlpet.study.terminal import quiet_study
 
     def start(on_connected):
         if args.address:
-            check_cluster_storage(spec, runner.study_dir_of(spec), args.address, args.storage_shared)
+            with quiet_study(shown["verbose"]):            # joining the cluster logs at INFO
+                check_cluster_storage(spec, runner.study_dir_of(spec), args.address, args.storage_shared)
         return runner.run_study(spec, address=args.address, num_cpus=args.num_cpus, on_connected=on_connected,
                                 **shown)
 
