@@ -43,7 +43,9 @@ def tracked(ray_session, data, tmp_path_factory):
                        tracking=tracking)
     started = time.time()
     outcome = run_study(load_study(path), verbose=0)
-    print(f"tracked study: {time.time() - started:.1f} s with {', '.join(tracking)}")
+    ended = max(record["ended"] for record in StudyStore(outcome.study_dir).statuses())
+    print(f"tracked study ({', '.join(tracking)}): {time.time() - started:.1f} s, of which {time.time() - ended:.1f} s "
+          "after the last trial ended (adapter exports)")
     return {"dir": outcome.study_dir, "uri": tracking["mlflow"]["tracking_uri"], "wandb": root / "wb"}
 
 

@@ -123,7 +123,7 @@ class StudyMLflowCallback(MLflowLoggerCallback):
 
     def log_trial_result(self, iteration: int, trial, result: dict) -> None:
         trial_id = trial_view(self.spec, trial)["trial_id"]
-        if trial_id in self._runs:
+        if trial_id in self._runs and not result.get("failed"):     # a failed trial's last report is NaN markers
             step = result.get("step", result.get("training_iteration", iteration))
             _guard("result", trial_id, self._log_metrics, self._runs[trial_id], evaluation_metrics(result), step)
 
