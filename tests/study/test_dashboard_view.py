@@ -35,25 +35,27 @@ def test_trial_labels_are_short_and_readable():
 
 @pytest.fixture(scope="module")
 def dashboard_ray():
-    """A local Ray with its dashboard (the state API lives there) and metrics reported every second."""
+    """A local Ray with its dashboard (the state API lives there) and metrics reported every second, and the
+    state API's address (named: other tests may run Rays on this machine)."""
     import ray
 
     with socket.socket() as probe:                      # a free port: other tests' Rays may hold 8265
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    ray.init(address="local", num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", dashboard_port=port,
+    context = ray.init(address="local", num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", dashboard_port=port,
              log_to_driver=False, _system_config={"metrics_report_interval_ms": 1000},
              runtime_env={"env_vars": {"VLPET_CACHE": os.environ["VLPET_CACHE"], "TOKENIZERS_PARALLELISM": "false"}})
-    yield ray
+    yield ray, f"http://{context.dashboard_url}"
     ray.shutdown()
 
 
-def _tags() -> dict[str, object]:
+def _tags(address: str) -> dict[str, object]:
     """vlpet's tag actors by name, as the dashboard lists them from their creation (PENDING_CREATION, then
     ALIVE) until they are removed (DEAD)."""
     from ray.util.state import list_actors
 
-    actors = list_actors(filters=[("state", "!=", "DEAD")], detail=True, limit=1000, raise_on_missing_output=False)
+    actors = list_actors(address=address, filters=[("state", "!=", "DEAD")], detail=True, limit=1000,
+                         raise_on_missing_output=False)
     return {a.name: a for a in actors if a.name.startswith(NAME_PREFIX)}
 
 
@@ -67,14 +69,14 @@ def _gauges(url: str) -> list[tuple[str, dict[str, str], float]]:
             for key, tags, value in GAUGE_LINE.findall(text)]
 
 
-def _watch(store: StudyStore, done: threading.Event, metrics_url: str) -> tuple[dict, list, int]:
+def _watch(store: StudyStore, done: threading.Event, state_api: str, metrics_url: str) -> tuple[dict, list, int]:
     """Poll the store and Ray's state API until the study ends: the tag's name and repr (once it is ALIVE) seen
     for each RUNNING trial (by trial id), the vlpet gauges read from Prometheus, and how many snapshots were
     taken."""
     seen, gauges, snapshots, last_scrape = {}, [], 0, 0.0
     while not done.is_set():
         running = {s["trial_id"]: s for s in store.statuses() if s["status"] == "RUNNING"}
-        tags = _tags() if running else {}
+        tags = _tags(state_api) if running else {}
         snapshots += bool(running)
         for trial_id, status in running.items():
             for name, actor in tags.items():
@@ -89,7 +91,7 @@ def _watch(store: StudyStore, done: threading.Event, metrics_url: str) -> tuple[
 
 
 def test_every_running_trial_is_named_in_ray_s_state_api_and_has_gauges(dashboard_ray, data, tmp_path):
-    ray = dashboard_ray
+    ray, state_api = dashboard_ray
     # two configurations x two seeds on two slots: the last two trials run in the first two trials' Tune actors
     path = write_study(tmp_path, data, name="dash", trial={"eval_every_steps": 6})
     node = ray.nodes()[0]
@@ -106,7 +108,7 @@ def test_every_running_trial_is_named_in_ray_s_state_api_and_has_gauges(dashboar
     started = time.time()
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    seen, gauges, snapshots = _watch(store, done, metrics_url)
+    seen, gauges, snapshots = _watch(store, done, state_api, metrics_url)
     thread.join()
     print(f"study {time.time() - started:.1f} s, {snapshots} snapshots")
     assert "study" in outcome
@@ -123,7 +125,7 @@ def test_every_running_trial_is_named_in_ray_s_state_api_and_has_gauges(dashboar
         assert name == f"vlpet trial {trial_id} · {method} {final['sampled']['granularity']} · seed {final['seed']}"
         print(f"{name!r}: {repr_name!r}")
         assert not repr_name or repr_name.startswith(f"trains in pid {final['pid']}, actor ")  # the trainer
-    wait_for(lambda: not _tags(), 30, "the trials' tag actors to be removed")
+    wait_for(lambda: not _tags(state_api), 30, "the trials' tag actors to be removed")
 
     # the gauges: tagged with trial id, study and label; the steps are the store's evaluated steps
     steps = [(tags, value) for key, tags, value in gauges if key == "step" and tags.get("study") == "dash"]
