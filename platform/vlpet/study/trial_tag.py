@@ -94,7 +94,7 @@ def _start(name: str) -> str | None:
     _stop()
     context = ray.get_runtime_context()
     runs_in = f"trains in pid {os.getpid()}" + (f", actor {context.get_actor_id()}" if context.get_actor_id() else "")
-    for attempt in range(20):
+    for attempt in range(8):                 # at most 3.6 s of waiting for the name
         try:
             handle = _tag_class().options(name=name, scheduling_strategy=_this_node(context)).remote(runs_in)
         except ValueError:                   # the name is still held by this trial's tag of a previous attempt
