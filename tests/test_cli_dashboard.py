@@ -74,3 +74,46 @@ def test_help_names_the_defaults(argv, capsys):
         main(argv)
     out = " ".join(capsys.readouterr().out.split())
     assert "127.0.0.1" in out and "8080" in out and "docs/dashboards.md" in out and "grid study" in out
+
+
+def test_a_cloud_study_is_served_from_a_downloaded_copy_of_its_optuna_db(tmp_path, monkeypatch):
+    """A study on S3 (moto's S3 server on 127.0.0.1, reached through the AWS environment): the command's own steps
+    in this process, the database downloaded into a temporary directory that is gone once the command ends."""
+    import contextlib
+    import json
+    import os
+    import threading
+    import urllib.request
+
+    pytest.importorskip("moto")
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from vlpet.commands.dashboard import optuna_database, serve
+    from vlpet.study.cloud import upload_optuna
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        for key, value in {"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t", "AWS_REGION": "us-east-1",
+                           "AWS_ENDPOINT_URL": f"http://{host}:{port}"}.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+        boto3.client("s3").create_bucket(Bucket="studies")
+        uri = "s3://studies/tiny"
+        assert main(["dashboard", uri]) == 2                                # nothing there yet
+        upload_optuna(f"{study_dir(tmp_path)}/optuna.db", uri)
+        StudyStore(uri).write_study(StudyStore(str(tmp_path)).read_study())
+        with contextlib.ExitStack() as stack:
+            database, name = optuna_database(uri, stack)
+            assert name == OPTUNA_NAME and os.path.isfile(database) and not database.startswith(str(tmp_path))
+            dashboard = serve(database, "127.0.0.1", 0)
+            threading.Thread(target=dashboard.serve_forever, daemon=True).start()
+            url = f"http://127.0.0.1:{dashboard.server_port}/api/studies"
+            studies = json.loads(urllib.request.urlopen(url, timeout=10).read())["study_summaries"]
+            dashboard.shutdown()
+            dashboard.server_close()
+        assert [s["study_name"] for s in studies] == [OPTUNA_NAME] and not os.path.exists(database)
+    finally:
+        server.stop()
