@@ -117,6 +117,33 @@ def test_vlpet_dashboard_serves_the_finished_study_through_optuna_dashboards_api
         server.wait()
 
 
+def test_a_resumed_seed_logs_on_into_its_run_and_a_trial_cut_off_ends_killed(tmp_path):
+    """Two drivers in turn (the second as `vlpet resume` starts it: a new Tune trial carrying the stored trial id),
+    on a real sqlite store, with Tune's own Trial objects; no Ray needed."""
+    from mlflow.tracking import MlflowClient
+    from ray.tune.experiment import Trial
+
+    from vlpet.study.tracking import tracking_callbacks
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    spec = parse_study({**STUDY, "search_space": {"granularity": {"choice": ["small", "large"]}},
+                        "tracking": {"mlflow": {"tracking_uri": uri, "experiment": "resumed"}}})
+    first = Trial("study_trial", config={"granularity": "small", "seed": 7}, trial_id="aaaa0001", stub=True)
+    again = Trial("study_trial", config={"granularity": "small", "seed": 7, "_trial_id": "aaaa0001"},
+                  trial_id="bbbb0002", stub=True)
+    for trial, step in ((first, 4), (again, 8)):                 # each driver: start, one evaluation, cut off
+        (callback,) = tracking_callbacks(spec, str(tmp_path / "study"))
+        callback.setup()
+        callback.log_trial_start(trial)
+        callback.log_trial_result(1, trial, {"metric": step / 10, "step": step, "training_iteration": 1})
+        callback.on_experiment_end([trial])
+    client = MlflowClient(tracking_uri=uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("resumed").experiment_id])
+    assert run.info.run_name == "aaaa0001" and run.data.params == {"granularity": "small", "seed": "7"}
+    assert [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, "metric")] == [(4, 0.4), (8, 0.8)]
+    assert run.info.status == "KILLED" and run.data.tags["vlpet.status"] == "STOPPED"
+
+
 @pytest.mark.parametrize("tracking, message", [
     ({"mlflow": {"tracking_uri": "sqlite:///x.db", "experimnet": "e"}}, "tracking.mlflow: unknown key(s) ['experimnet']"),
     ({"mlfow": {}}, "tracking: unknown key(s) ['mlfow']"),
