@@ -63,6 +63,10 @@ def test_the_finished_report_renders_sorted_formatted_tables_and_its_plots(brows
     rendered(browser, pages["finished"])
     # the interactive plot drew its points (plotly.js inlined, no network), the PNGs decoded
     assert browser.poll("document.querySelectorAll('#pareto-plot .scatterlayer .point').length") >= 5
+    # drawn as wide as its column (beside the PNG), not as the row it had before the PNG arrived
+    assert browser.poll("document.querySelector('#pareto-plot .main-svg').getBoundingClientRect().width <= "
+                        "document.querySelector('#pareto-plot').getBoundingClientRect().width + 1")
+    assert browser.evaluate("document.querySelector('#pareto-plot .xtick') !== null")      # ticks in its range
     sizes = browser.evaluate("Array.from(document.images).map(i => i.naturalWidth)")
     assert len(sizes) >= 3 and min(sizes) > 0
     assert browser.evaluate("document.querySelector('meta[http-equiv=refresh]')") is None

@@ -6,6 +6,7 @@ and metric-vs-step curves per trial."""
 from __future__ import annotations
 
 import html
+import math
 
 import pandas as pd
 
@@ -155,9 +156,9 @@ def pareto_figure(frame: pd.DataFrame, objectives: dict[str, str] | None = None,
             customdata=group[["setting_label", "n"]].astype(str).map(web_text).to_numpy(),
             hovertemplate=f"%{{text}}<br>%{{customdata[0]}}<br>{web_text(x)}=%{{x:.2f}}<br>{web_text(y)}=%{{y:.2f}}"
                           "<br>seeds: %{customdata[1]}<extra></extra>"))
-    figure.add_trace(go.Scatter(x=front[x], y=front[y], mode="lines+markers+text", line={"shape": "hv", "color": "black"},
-                                name="Pareto frontier", text=front.apply(point_label, axis=1).map(web_text),
-                                textposition="top left", hoverinfo="skip", marker={"size": 1}))
+    # no text on the points: close points' labels would collide; hovering names each point
+    figure.add_trace(go.Scatter(x=front[x], y=front[y], mode="lines", line={"shape": "hv", "color": "black"},
+                                name="Pareto frontier", hoverinfo="skip"))
     better, ties = _dominance_marks(frame, points, x, y, include_unfinished)
     if ties:        # one trace: segments separated by gaps (None)
         figure.add_trace(go.Scatter(x=[v for s in ties for v in (s[0], s[2], None)],
@@ -170,9 +171,12 @@ def pareto_figure(frame: pd.DataFrame, objectives: dict[str, str] | None = None,
     ticks = log_ticks(low, high, 600)
     figure.update_layout(title=web_text(title or "accuracy vs trainable parameters (mean ± std over seeds)"),
                          xaxis={"type": "log", "title": web_text(f"{x} (log scale, lower is better)"),
+                                "range": [math.log10(low), math.log10(high)],     # log axes take log10 limits
                                 "tickvals": ticks, "ticktext": [f"{t:g}" for t in ticks]},
                          yaxis={"title": web_text(f"{_y_name(frame, y)} (higher is better)")},
-                         template="plotly_white", margin={"l": 60, "r": 20, "t": 50, "b": 50}, height=460)
+                         template="plotly_white", margin={"l": 60, "r": 30, "t": 50, "b": 40}, height=480,
+                         title_font_size=14, modebar_orientation="v",
+                         legend={"orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0})
     return figure
 
 
