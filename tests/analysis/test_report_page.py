@@ -48,6 +48,10 @@ COLUMN = """(function (table, name) {
 })"""
 
 
+PLOT_FITS = ("document.querySelector('#pareto-plot .main-svg').getBoundingClientRect().width <= "
+             "document.querySelector('#pareto-plot').getBoundingClientRect().width + 1")
+
+
 def column(browser, section: str, name: str) -> list[dict]:
     return browser.evaluate(f"{COLUMN}(document.querySelector('#{section} table'), {json.dumps(name)})")
 
@@ -64,8 +68,7 @@ def test_the_finished_report_renders_sorted_formatted_tables_and_its_plots(brows
     # the interactive plot drew its points (plotly.js inlined, no network), the PNGs decoded
     assert browser.poll("document.querySelectorAll('#pareto-plot .scatterlayer .point').length") >= 5
     # drawn as wide as its column (beside the PNG), not as the row it had before the PNG arrived
-    assert browser.poll("document.querySelector('#pareto-plot .main-svg').getBoundingClientRect().width <= "
-                        "document.querySelector('#pareto-plot').getBoundingClientRect().width + 1")
+    assert browser.evaluate(PLOT_FITS)
     assert browser.evaluate("document.querySelector('#pareto-plot .xtick') !== null")      # ticks in its range
     sizes = browser.evaluate("Array.from(document.images).map(i => i.naturalWidth)")
     assert len(sizes) >= 3 and min(sizes) > 0
@@ -133,5 +136,6 @@ def test_the_running_report_says_so_and_reloads_itself(browser, pages):
     settings = [cell["text"] for cell in column(browser, "ablation", "setting")]
     assert len(settings) == 3                                  # only the configurations whose seeds all finished
     assert browser.poll("document.querySelectorAll('#pareto-plot .scatterlayer .point').length") >= 3
+    assert browser.evaluate(PLOT_FITS)
     browser.screenshot(os.path.join(pages["shots"], "running.png"))
 

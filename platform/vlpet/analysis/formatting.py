@@ -45,6 +45,8 @@ def number(value, key: str = "", digits: int = 2) -> str:
         return f"{int(round(value)):,}"
     if name in PLAIN or name.startswith("p_"):
         return f"{value:.3g}"
+    if name.endswith("_s"):                         # seconds: a tenth is all the precision a reader wants
+        return f"{value:,.1f}"
     if value != 0 and (abs(value) < 10 ** -digits or abs(value) >= 1e6) and not _decimal_column(name):
         return scientific(float(value), digits)
     return f"{value:,.{digits}f}"

@@ -175,7 +175,8 @@ def _frontier_section(frame, objectives, out_dir, include_unfinished, written) -
         counts = frame.dropna(subset=["trainable_params"]).groupby("config_key")["trainable_params"].first()
         front["trainable_params"] = front["config_key"].map(counts)
     return [Section("Pareto frontier", [
-        Row([plot, image(os.path.join(out_dir, "pareto.png"), "pareto.png", "Pareto frontier (static PNG)")]),
+        # the PNG first: when plotly draws the plot, its column already shares the row (else it is drawn full width)
+        Row([image(os.path.join(out_dir, "pareto.png"), "pareto.png", "Pareto frontier (static PNG)"), plot]),
         Paragraph("The configurations no other configuration beats on both objectives, best first (seed means; "
                   "hover the interactive plot for every point, or open pareto.html on its own)."),
         frame_table(front, ["arm", "setting", y, f"{y}_std", x, "trainable_params", "n"],
