@@ -99,7 +99,8 @@ def refused_range(keys: dict, knob: str, message: str) -> list[dict]:
 
 
 def shown(budget: dict) -> str:
-    return f"{budget['trainable_pct']:.3f}% ({budget['trainable_params']:,} trainable params)"
+    """A budget as a --target-params refusal prints it: in params first."""
+    return f"{budget['trainable_params']:,} trainable params ({budget['trainable_pct']:.3f}%)"
 
 
 @pytest.fixture
@@ -315,7 +316,11 @@ def test_a_bytes_target_counts_the_stored_precision(capsys):
         assert abs(solved["adapter_bytes"] - 10_000_000) <= abs(solved["bracket"][0][1] - solved["bracket"][-1][1])
         ranks[bits] = solved["config"]["lora_rank"]
     assert ranks[1] > 20 * ranks[32]
-    # Below the floor (the fp32 visual projector alone is 6.3 MB): exit 2 and one line.
+    # Below the floor (the fp32 visual projector alone is 6.3 MB): exit 2 and one line, the range in bytes.
     assert main(["params", "--set", "method=lora", "--set", "backbone=bart-base", "--target-bytes", "3000000"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "cannot be reached" in err[0]
+    low, high = (budget_at(trial("lora", "bart-base"), "lora_rank", rank) for rank in (1, MAX_SIZE))
+    assert len(err) == 1 and "target 3,000,000 bytes (3.00 MB) of trained weights cannot be reached" in err[0]
+    assert (f"reaches {low['adapter_bytes']:,} bytes ({low['adapter_bytes'] / 1e6:.2f} MB; "
+            f"{low['trainable_params']:,} trainable params) to {high['adapter_bytes']:,} bytes "
+            f"({high['adapter_bytes'] / 1e9:.2f} GB;") in err[0]

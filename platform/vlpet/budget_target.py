@@ -58,7 +58,26 @@ class Target:
     def show(self, value: float) -> str:
         if self.unit == "pct":
             return f"{value:.3f}%"
-        return f"{int(value):,} " + ("trainable params" if self.unit == "params" else "bytes of trained weights")
+        if self.unit == "params":
+            return f"{int(value):,} trainable params"
+        return f"{int(value):,} bytes ({human_bytes(value)}) of trained weights"
+
+    def describe(self, budget: dict) -> str:
+        """A counted budget in this target's unit, with the trainable share (and count) beside it."""
+        if self.unit == "pct":
+            return f"{budget['trainable_pct']:.3f}% ({budget['trainable_params']:,} trainable params)"
+        if self.unit == "params":
+            return f"{self.show(self.measure(budget))} ({budget['trainable_pct']:.3f}%)"
+        value = self.measure(budget)
+        return f"{int(value):,} bytes ({human_bytes(value)}; {budget['trainable_params']:,} trainable params)"
+
+
+def human_bytes(value: float) -> str:
+    """``value`` bytes in B, KB, MB or GB (powers of 1000), two decimals above bytes."""
+    for unit, size in (("GB", 10**9), ("MB", 10**6), ("KB", 10**3)):
+        if value >= size:
+            return f"{value / size:.2f} {unit}"
+    return f"{int(value)} B"
 
 
 def trial_budget(config: TrialConfig) -> dict:
@@ -308,13 +327,10 @@ def _check_reachable(target: Target, base: TrialConfig, knob: str | None, ends: 
     where, wanted = f"{base.method} on {base.backbone}", target.show(target.value)
     if knob is None:
         raise UnreachableTarget(f"target {wanted} cannot be reached: {where} has no size knob, so it has exactly one "
-                                f"size, {_describe(low)}; {floor}", target.measure(low), target.measure(high))
+                                f"size, {target.describe(low)}; {floor}", target.measure(low), target.measure(high))
     raise UnreachableTarget(
         f"target {wanted} cannot be reached by {where}: {knob} from {ends[0][0]} to {ends[-1][0]} (its smallest and "
-        f"largest values that validate and build; at most {MAX_SIZE:,}) reaches {_describe(low)} to "
-        f"{_describe(high)}; {floor}; the solver sets only {knob} (and the keys left to follow it), other keys stay "
+        f"largest values that validate and build; at most {MAX_SIZE:,}) reaches {target.describe(low)} to "
+        f"{target.describe(high)}; {floor}; the solver sets only {knob} (and the keys left to follow it), other keys stay "
         "as given", target.measure(low), target.measure(high))
 
-
-def _describe(budget: dict) -> str:
-    return f"{budget['trainable_pct']:.3f}% ({budget['trainable_params']:,} trainable params)"
