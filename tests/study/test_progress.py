@@ -92,6 +92,7 @@ def test_no_tune_tables_and_no_ray_info_lines_reach_the_terminal(watched):
     assert not [marker for marker in TUNE_OUTPUT if marker in both]
     assert "\tINFO " not in both and "Checkpoint successfully created" not in both and "pid=" not in both
     assert "A new study created" not in both and "ExperimentalWarning" not in both       # Optuna's
+    assert watched["err"].strip() == ""
 
 
 def test_a_report_that_cannot_be_written_is_one_warning_and_the_writer_goes_on(tmp_path, caplog):

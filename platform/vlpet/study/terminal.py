@@ -14,7 +14,11 @@ How Ray 2.60 decides what reaches the terminal (read in the installed sources):
   logger; ``ray.init`` sets that logger's level again (to ``RAY_LOGGER_LEVEL``, INFO), so a quiet study raises
   the level of Ray's handlers to WARNING instead. Optuna's ("A new study created in RDB") are INFO records of
   its own logger, raised to WARNING too, and the ExperimentalWarning of the sampler options vlpet chooses
-  (TPE's ``multivariate``, ``group``) is not shown.
+  (TPE's ``multivariate``, ``group``) is not shown. Ray's warning that token authentication is on by default
+  (``ray._private.authentication``) is dropped too: vlpet relies on it, with a private token it wrote itself
+  (vlpet.study.connection). So is Tune's "Remote file not found: .../result.json" (``ray.tune.logger.logger``):
+  a trial that seed-grouped ASHA paused before its first result file was synced restarts without one to restore,
+  which costs nothing (vlpet's own store holds every evaluation).
 * The trial processes' output (e.g. Ray Train's "Checkpoint successfully created at: ..." for every checkpoint)
   reaches the driver's terminal when ``ray.init(log_to_driver=True)``, the default taken from
   ``RAY_LOG_TO_DRIVER`` when Ray is imported. An embedded Ray of a quiet study keeps it in Ray's session logs
@@ -33,6 +37,7 @@ from typing import Iterator
 
 TUNE_NEW_OUTPUT = "RAY_AIR_NEW_OUTPUT"
 LOG_TO_DRIVER = "RAY_LOG_TO_DRIVER"
+NOTICES = ("ray._private.authentication.authentication_token_setup", "ray.tune.logger.logger")
 
 
 def prepare_output(verbose: bool) -> None:
@@ -44,19 +49,22 @@ def prepare_output(verbose: bool) -> None:
 
 @contextlib.contextmanager
 def quiet_study(verbose: int) -> Iterator[None]:
-    """Within the block, unless ``verbose``: Tune prints nothing of its own (legacy engine at level 0) and the
-    driver's Ray and Optuna INFO lines are dropped. Everything is restored on exit."""
+    """Within the block, unless ``verbose``: Tune prints nothing of its own (legacy engine at level 0); the
+    driver's Ray and Optuna INFO lines, Optuna's ExperimentalWarning and the two Ray ``NOTICES`` are dropped.
+    Everything is restored on exit."""
     if verbose:
         yield
         return
     import optuna
 
     saved_engine = os.environ.get(TUNE_NEW_OUTPUT)
-    handlers = list(logging.getLogger("ray").handlers)
-    saved_levels, saved_optuna = [h.level for h in handlers], optuna.logging.get_verbosity()
+    handlers, notices = list(logging.getLogger("ray").handlers), [logging.getLogger(name) for name in NOTICES]
+    saved_levels, saved_optuna = [h.level for h in handlers + notices], optuna.logging.get_verbosity()
     os.environ[TUNE_NEW_OUTPUT] = "0"
     for handler in handlers:
         handler.setLevel(max(handler.level, logging.WARNING))
+    for notice in notices:
+        notice.setLevel(logging.ERROR)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         with warnings.catch_warnings():
@@ -64,8 +72,8 @@ def quiet_study(verbose: int) -> Iterator[None]:
             yield
     finally:
         optuna.logging.set_verbosity(saved_optuna)
-        for handler, level in zip(handlers, saved_levels):
-            handler.setLevel(level)
+        for handler_or_logger, level in zip(handlers + notices, saved_levels):
+            handler_or_logger.setLevel(level)
         if saved_engine is None:
             os.environ.pop(TUNE_NEW_OUTPUT, None)
         else:
