@@ -1,6 +1,6 @@
 """The search-replay report: JSON figures with targets marked, and the hypervolume-vs-compute plot.
 
-    python -m benchmarks.search_replay [--quick] [--out benchmarks/search_replay/results]
+    python -m benchmarks.search_replay [--quick] [--out benchmarks/search_replay/results] [--only NAME ...]
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import sys
 import time
 
 from benchmarks.search_replay.replay import HERE, benchmark, targets
+from benchmarks.search_replay.strategies import STRATEGIES
 from vlpet.study.store import json_safe
 
 LABELS = {"grid": "grid (every configuration, in order)", "random": "random search",
@@ -19,7 +20,8 @@ LABELS = {"grid": "grid (every configuration, in order)", "random": "random sear
           "anchor_seeds_looped": "NSGA-II + plain ASHA, seeds looped",
           "vlpet_nsga2_accuracy_only": "vlpet: NSGA-II + seed-grouped ASHA, accuracy only",
           "vlpet_nsga2": "vlpet: NSGA-II + seed-grouped budget-aware ASHA",
-          "vlpet_tpe": "vlpet: TPE + seed-grouped budget-aware ASHA"}
+          "vlpet_tpe": "vlpet: TPE + seed-grouped budget-aware ASHA",
+          "vlpet_per_arm": "vlpet: NSGA-II, per_arm 1 (the most this space allows)"}
 
 
 def plot(figures: dict, path: str) -> str:
@@ -54,16 +56,37 @@ def plot(figures: dict, path: str) -> str:
     return path
 
 
+def _merged(figures: dict, path: str) -> tuple[dict, dict]:
+    """The stored figures with ``figures``' strategies replaced or added (refused unless the table and scale
+    match), and the stored report (its ``wall_s`` is the whole run's; ``merged`` times each strategy added)."""
+    with open(path, encoding="utf-8") as handle:
+        report = json.load(handle)
+    stored = report["figures"]
+    if stored["table"] != json.loads(json.dumps(json_safe(figures["table"]))) or \
+            stored["repetitions"] != figures["repetitions"]:
+        sys.exit(f"{path} holds another table or number of repetitions: run every strategy instead of --only")
+    return {**stored, "strategies": {**stored["strategies"], **figures["strategies"]}}, report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.search_replay", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="5 repetitions instead of 20")
     parser.add_argument("--out", default=os.path.join(HERE, "results"), help="folder for the JSON and the PNG")
+    parser.add_argument("--only", nargs="+", choices=STRATEGIES, metavar="NAME",
+                        help="replay only these strategies and merge them into the JSON already in --out (same "
+                        "scale); one of: " + ", ".join(STRATEGIES))
     args = parser.parse_args(argv)
     started = time.time()
-    figures = benchmark("quick" if args.quick else "full")
+    figures = benchmark("quick" if args.quick else "full", tuple(args.only) if args.only else STRATEGIES)
+    extra = {}
+    if args.only:
+        figures, stored = _merged(figures, os.path.join(args.out, "search_replay.json"))
+        extra = {"wall_s": stored["wall_s"], "merged": {**stored.get("merged", {}), **{
+            name: {"wall_s": time.time() - started, "on": time.strftime("%Y-%m-%d")} for name in args.only}}}
     table = figures["table"]
     where = f"{table['configurations']} configurations x {len(table['seeds'])} seeds, {figures['repetitions']} repetitions"
-    report = json_safe({"figures": figures, "targets": targets(figures, where), "wall_s": time.time() - started})
+    report = json_safe({"figures": figures, "targets": targets(figures, where), "wall_s": time.time() - started,
+                        **extra})
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "search_replay.json")
     temporary = f"{path}.tmp-{os.getpid()}"

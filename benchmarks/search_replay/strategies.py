@@ -15,6 +15,9 @@
   stopped together, on their mean, compared on non-dominated fronts of (seed mean, trainable_pct)).
 * ``vlpet_nsga2_accuracy_only``: the same with budget-awareness switched off (seed-grouped ASHA on the seed mean
   alone), to tell the two parts apart.
+* ``vlpet_per_arm``: vlpet's default with ``search: {per_arm: N}`` (vlpet.study.per_arm: the arms queued in
+  balanced round-robin order, a repeat's arm queued again), N the largest the space allows (every arm needs N
+  distinct configurations; the recording's baseline arms have one each, so N = 1).
 
 Every ASHA uses the study file's rungs (``grace_period`` 1, ``reduction_factor`` 2, ``max_t`` = the recorded
 evaluations); the samplers are seeded with the repetition's seed; ``max_concurrent`` is 2, the recording's.
@@ -32,10 +35,12 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from benchmarks.search_replay.table import Recorded
+from vlpet.study.arms import ARM_KEY
+from vlpet.study.per_arm import ArmTopUp, distinct_configurations, per_arm_queue
 from vlpet.study.recovery import configuration_id
 from vlpet.study.seed_scheduler import SeedGroupScheduler, scheduler_options
 from vlpet.study.seeds import GridSearcher, SeedRepeater
-from vlpet.study.space import OptunaSpace, grid_points
+from vlpet.study.space import OptunaSpace, encode_point, grid_points
 from vlpet.study.spec import StudySpec
 
 MAX_CONCURRENT = 2
@@ -58,10 +63,21 @@ class SeededSpace:
         trial.suggest_categorical("seed", self.seeds)
 
 
-def _optuna(space, sampler: optuna.samplers.BaseSampler, spec: StudySpec) -> OptunaSearch:
+def _optuna(space, sampler: optuna.samplers.BaseSampler, spec: StudySpec, points=None) -> OptunaSearch:
     objectives = list(spec.objectives)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return OptunaSearch(space, metric=objectives, mode=[spec.objectives[k] for k in objectives], sampler=sampler)
+    return OptunaSearch(space, metric=objectives, mode=[spec.objectives[k] for k in objectives], sampler=sampler,
+                        points_to_evaluate=points)
+
+
+def _per_arm(spec: StudySpec, seeds: list[int], evaluations: int, samples: int, seed: int) -> Built:
+    """vlpet's default NSGA-II study with ``per_arm``: as vlpet.study.tuner builds it, N as large as allowed."""
+    arms = list(spec.search_space[ARM_KEY].values)
+    per_arm = min(distinct_configurations(spec.search_space, arm, samples) for arm in arms)
+    queue = [encode_point(p) for p in per_arm_queue(arms, per_arm)]
+    searcher = _optuna(OptunaSpace(spec), _nsga2(per_arm * len(arms), seed), spec, points=queue)
+    repeater = SeedRepeater(searcher, seeds, list(spec.objectives), on_repeat=ArmTopUp(per_arm))
+    return repeater, _seed_groups(spec, len(seeds), evaluations, True), per_arm * len(arms) * len(seeds)
 
 
 def _nsga2(configurations: int, seed: int) -> optuna.samplers.BaseSampler:
@@ -115,6 +131,8 @@ def build(name: str, spec: StudySpec, table: Recorded, seed: int) -> Built:
     if name == "anchor_seeds_looped":
         searcher = repeated(_optuna(OptunaSpace(spec), _nsga2(samples, seed), spec))
         return searcher, _plain_asha(evaluations, metric, mode), samples * len(seeds)
+    if name == "vlpet_per_arm":
+        return _per_arm(spec, seeds, evaluations, samples, seed)
     if name in ("vlpet_nsga2", "vlpet_tpe", "vlpet_nsga2_accuracy_only"):
         sampler = _tpe(seed) if name == "vlpet_tpe" else _nsga2(samples, seed)
         searcher = repeated(_optuna(OptunaSpace(spec), sampler, spec))
@@ -143,5 +161,5 @@ def restrict(spec: StudySpec, table: Recorded) -> StudySpec:
 
 
 STRATEGIES = ("grid", "random", "anchor", "anchor_seeds_looped", "vlpet_nsga2_accuracy_only", "vlpet_nsga2",
-              "vlpet_tpe")
+              "vlpet_tpe", "vlpet_per_arm")
 Builder = Callable[[str, StudySpec, Recorded, int], Built]
