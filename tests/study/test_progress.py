@@ -114,3 +114,24 @@ def test_quiet_and_verbose_together_are_one_error_line(capsys):
     assert main(["resume", "no-such-study", "--quiet", "--verbose"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--quiet and --verbose exclude each other" in err[0]
+
+
+def test_the_best_seed_mean_counts_only_configurations_whose_seeds_all_finished(tmp_path):
+    from vlpet.study.progress import best_seed_mean
+
+    store = StudyStore(tmp_path)
+
+    def trial(trial_id, key, lr, seed, accuracy, finished=True):
+        store.mark_running(trial_id, config={"method": "lora"}, sampled={"lr": lr}, config_key=key, seed=seed)
+        store.append_evaluation(trial_id, {"config_key": key, "seed": seed, "step": 9, "metric": accuracy,
+                                           "metric_name": "vqa_acc", "finished": finished})
+        (store.mark_finished if finished else store.mark_stopped)(trial_id)
+
+    assert best_seed_mean(store, "metric", "max", seeds=2) == "no configuration finished for all its seeds yet"
+    trial("a1", "a", 1.0e-3, 1, 60.0)
+    trial("a2", "a", 1.0e-3, 2, 64.0)
+    trial("b1", "b", 3.0e-3, 1, 90.0)                       # its second seed has not started
+    trial("c1", "c", 5.0e-3, 1, 80.0)
+    trial("c2", "c", 5.0e-3, 2, 99.0, finished=False)        # stopped: not a finished configuration
+    assert best_seed_mean(store, "metric", "max", seeds=2) == "best seed-mean vqa_acc 62.00 (lora lr=1.0e-3, 2 seeds)"
+    assert best_seed_mean(store, "metric", "max", seeds=1).startswith("best seed-mean vqa_acc 90.00 (lora lr=3.0e-3")

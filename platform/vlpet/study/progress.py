@@ -29,11 +29,12 @@ WORDS = {TrialStatus.TERMINATED: "done", TrialStatus.STOPPED: "stopped", TrialSt
 
 class StudyProgress(Callback):
     """Writes progress lines through ``write`` (one line per call); ``metric`` and ``mode`` are the study's
-    primary metric. The number of trials is Tune's (this run's: a resumed study counts what is left)."""
+    primary metric, ``seeds`` its number of seeds. The number of trials is Tune's (this run's: a resumed study
+    counts what is left)."""
 
-    def __init__(self, study_dir: str, write: Callable[[str], None], metric: str, mode: str,
+    def __init__(self, study_dir: str, write: Callable[[str], None], metric: str, mode: str, seeds: int,
                  every_s: float = SUMMARY_EVERY_S, clock: Callable[[], float] = time.time):
-        self.study_dir, self.write, self.metric, self.mode = study_dir, write, metric, mode
+        self.study_dir, self.write, self.metric, self.mode, self.seeds = study_dir, write, metric, mode, seeds
         self.every_s, self.clock = every_s, clock
         self.trials = 0
         self.started = self.last_summary = clock()
@@ -41,6 +42,7 @@ class StudyProgress(Callback):
         self.concurrent = 1                     # the most trials seen running at once
         self.ended: dict[str, TrialStatus] = {}
         self.walls: list[float] = []
+        self.finals: dict[str, dict[str, Any]] = {}     # a finished trial's last evaluation (it never changes)
 
     def setup(self, total_num_samples: int | None = None, **info) -> None:
         self.trials = int(total_num_samples or 0)
@@ -63,7 +65,10 @@ class StudyProgress(Callback):
     def _ended(self, trial, failed: bool = False) -> None:
         self.running.discard(trial.trial_id)
         store = StudyStore(self.study_dir)
-        record = store.status(member_id(trial)) or {}
+        try:
+            record = store.status(member_id(trial)) or {}
+        except Exception:  # noqa: BLE001 - a display never stops the study: the line goes without the record
+            record = {}
         status = TrialStatus.ERROR if failed else TrialStatus(record.get("status") or TrialStatus.TERMINATED)
         self.ended[trial.trial_id] = status
         result = trial.last_result or {}
@@ -79,7 +84,11 @@ class StudyProgress(Callback):
         counts = defaultdict(int, {s: 0 for s in WORDS})
         for status in self.ended.values():
             counts[status] += 1
-        best = best_seed_mean(store or StudyStore(self.study_dir), self.metric, self.mode)
+        try:
+            best = best_seed_mean(store or StudyStore(self.study_dir), self.metric, self.mode, self.seeds,
+                                  self.finals)
+        except Exception as error:  # noqa: BLE001 - a display never stops the study
+            best = f"best seed-mean unknown ({type(error).__name__})"
         elapsed = self.last_summary - self.started
         self.write(f"study: {len(self.ended)}/{self.trials} ended ("
                    + ", ".join(f"{counts[s]} {word}" for s, word in WORDS.items())
@@ -109,16 +118,22 @@ def trial_line(trial_id: str, status: TrialStatus, record: dict[str, Any], resul
     return f"{head}{measured}  {duration(wall)}" if wall else f"{head}{measured}"
 
 
-def best_seed_mean(store: StudyStore, metric: str, mode: str) -> str:
-    """The best configuration whose seeds all finished, by the mean of their last ``metric``: its label."""
+def best_seed_mean(store: StudyStore, metric: str, mode: str, seeds: int,
+                   cache: dict[str, dict[str, Any]] | None = None) -> str:
+    """The best configuration whose ``seeds`` seeds all finished, by the mean of their last ``metric``: its
+    label. ``cache`` keeps each finished trial's last evaluation between calls."""
+    cache = {} if cache is None else cache
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for record in store.statuses():
         groups[record.get("config_key")].append(record)
     best: tuple[float, str, int, str] | None = None
     for records in groups.values():
-        if any(r.get("status") != TrialStatus.TERMINATED for r in records):
+        if len(records) < seeds or any(r.get("status") != TrialStatus.TERMINATED for r in records):
             continue
-        finals = [rows[-1] for rows in (store.evaluations(r["trial_id"]) for r in records) if rows]
+        for record in records:
+            if record["trial_id"] not in cache:
+                cache[record["trial_id"]] = (store.evaluations(record["trial_id"]) or [{}])[-1]
+        finals = [cache[r["trial_id"]] for r in records if cache[r["trial_id"]]]
         values = [row[metric] for row in finals if isinstance(row.get(metric), (int, float))]
         if not values or len(values) < len(records):
             continue

@@ -157,7 +157,7 @@ def _watchers(spec: StudySpec, study_dir: str, progress: Write | None, live_repo
     watchers: list = []
     if progress is not None:
         metric, mode = spec.primary_metric
-        watchers.append(StudyProgress(study_dir, progress, metric=metric, mode=mode))
+        watchers.append(StudyProgress(study_dir, progress, metric=metric, mode=mode, seeds=len(spec.seeds)))
     if live_report:
         watchers.append(LiveReport(study_dir))
     return watchers
