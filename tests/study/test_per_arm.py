@@ -124,3 +124,11 @@ def test_a_driver_that_dies_mid_study_resumes_to_n_configurations_per_arm(tmp_pa
     assert left == trials - 6
     _drive(resumed, left, first=100)
     assert _per_arm(resumed.known) == {"vl-pet": 3, "lora": 3}
+
+
+def test_a_driver_that_died_before_its_optuna_study_had_a_trial_resumes_with_the_whole_queue(tmp_path):
+    spec = parse_study(_study(per_arm=2))
+    resumed, left = _searcher(spec, str(tmp_path), "never-started", recovery=RecoveryPlan())
+    assert left == 2 * 2 * 2
+    _drive(resumed, left)
+    assert _per_arm(resumed.known) == {"vl-pet": 2, "lora": 2}

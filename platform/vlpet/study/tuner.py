@@ -157,12 +157,22 @@ def _optuna_search(spec: StudySpec, study_dir: str, optuna_study: str, resumed: 
         sampler = optuna.samplers.NSGAIISampler(population_size=max(2, min(50, spec.num_samples // 2)), seed=spec.seeds[0])
     else:
         sampler = optuna.samplers.TPESampler(seed=spec.seeds[0], multivariate=True, group=True)
+    storage = optuna.storages.RDBStorage(optuna_storage_url(spec, study_dir))
     return OptunaSearch(
         optuna_space(spec), metric=objectives if len(objectives) > 1 else objectives[0],
-        mode=modes if len(modes) > 1 else modes[0], sampler=sampler,
-        storage=optuna.storages.RDBStorage(optuna_storage_url(spec, study_dir)), study_name=optuna_study,
-        # a resumed study's Optuna queue still holds the points it had not tried
-        points_to_evaluate=None if resumed else _first_points(spec) or None)
+        mode=modes if len(modes) > 1 else modes[0], sampler=sampler, storage=storage, study_name=optuna_study,
+        # a resumed study's Optuna queue still holds the points it had not tried (unless its driver died before
+        # the Optuna study had any trial: then nothing was queued)
+        points_to_evaluate=None if resumed and _has_trials(storage, optuna_study) else _first_points(spec) or None)
+
+
+def _has_trials(storage, study_name: str) -> bool:
+    import optuna
+
+    try:
+        return bool(optuna.load_study(study_name=study_name, storage=storage).get_trials(deepcopy=False))
+    except KeyError:
+        return False
 
 
 def _first_points(spec: StudySpec) -> list[dict]:
