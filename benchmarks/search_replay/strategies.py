@@ -76,7 +76,7 @@ def _per_arm(spec: StudySpec, seeds: list[int], evaluations: int, samples: int, 
     per_arm = min(distinct_configurations(spec.search_space, arm, samples) for arm in arms)
     queue = [encode_point(p) for p in per_arm_queue(arms, per_arm)]
     searcher = _optuna(OptunaSpace(spec), _nsga2(per_arm * len(arms), seed), spec, points=queue)
-    repeater = SeedRepeater(searcher, seeds, list(spec.objectives), on_repeat=ArmTopUp(per_arm))
+    repeater = SeedRepeater(searcher, seeds, list(spec.objectives), on_repeat=ArmTopUp(per_arm, configuration_id))
     return repeater, _seed_groups(spec, len(seeds), evaluations, True), per_arm * len(arms) * len(seeds)
 
 

@@ -331,6 +331,6 @@ def _check_reachable(target: Target, base: TrialConfig, knob: str | None, ends: 
     raise UnreachableTarget(
         f"target {wanted} cannot be reached by {where}: {knob} from {ends[0][0]} to {ends[-1][0]} (its smallest and "
         f"largest values that validate and build; at most {MAX_SIZE:,}) reaches {target.describe(low)} to "
-        f"{target.describe(high)}; {floor}; the solver sets only {knob} (and the keys left to follow it), other keys stay "
-        "as given", target.measure(low), target.measure(high))
+        f"{target.describe(high)}; {floor}; the solver sets only {knob} (and the keys left to follow it), other "
+        "keys stay as given", target.measure(low), target.measure(high))
 

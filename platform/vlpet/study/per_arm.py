@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from vlpet.checks import fail
 from vlpet.study.arms import ARM_KEY
@@ -124,15 +124,14 @@ class ArmTopUp:
     (a repeat of one tried or running): if its arm has fewer than N configurations counted or still queued in the
     Optuna study, the arm goes back in the queue, so every arm still ends with N."""
 
-    def __init__(self, per_arm: int):
-        self.per_arm = per_arm
+    def __init__(self, per_arm: int, identify: Callable[[dict[str, Any]], str]):
+        # identify: vlpet.study.recovery.configuration_id (passed in: recovery imports the spec, which imports this)
+        self.per_arm, self.identify = per_arm, identify
 
     def __call__(self, searcher, config: dict[str, Any], counted: Iterable[str]) -> bool:
-        """``searcher``: the OptunaSearch; ``counted``: the configuration ids (vlpet.study.recovery) that count.
+        """``searcher``: the OptunaSearch; ``counted``: the ids (``identify``) of the configurations that count.
         Returns whether the arm was queued again."""
         import optuna
-
-        from vlpet.study.recovery import configuration_id      # (recovery imports the spec, which imports this)
 
         arm, counted = config.get(ARM_KEY), set(counted)
         study = searcher._ot_study                # OptunaSearch's study (its sampler, the study's optuna.db)
@@ -140,7 +139,7 @@ class ArmTopUp:
         # a queued configuration that counts already (a resumed study's open one, re-queued) is no new place
         fixed = [t.system_attrs.get("fixed_params", {})
                  for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))]
-        queued = sum(1 for f in fixed if f.get(ARM_KEY) == arm and configuration_id(f) not in counted)
+        queued = sum(1 for f in fixed if f.get(ARM_KEY) == arm and self.identify(f) not in counted)
         if arm is None or tried + queued >= self.per_arm:
             return False
         study.enqueue_trial({ARM_KEY: arm}, skip_if_exists=False)

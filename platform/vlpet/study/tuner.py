@@ -130,7 +130,7 @@ def _searcher(spec: StudySpec, study_dir: str, optuna_study: str, recovery: Reco
         search = _optuna_search(spec, study_dir, optuna_study, resumed=recovery is not None) if build else None
     trials = (configurations * len(spec.seeds) if recovery is None
               else recovery.tune_trials(configurations, len(spec.seeds)))
-    top_up = ArmTopUp(spec.per_arm) if spec.per_arm else None         # an arm's repeat goes back in the queue
+    top_up = ArmTopUp(spec.per_arm, configuration_id) if spec.per_arm else None    # a repeat: its arm queued again
     repeater = SeedRepeater(search, spec.seeds, list(spec.objectives), recovery, top_up) if build else None
     return repeater, trials
 
