@@ -132,3 +132,12 @@ def test_a_driver_that_died_before_its_optuna_study_had_a_trial_resumes_with_the
     assert left == 2 * 2 * 2
     _drive(resumed, left)
     assert _per_arm(resumed.known) == {"vl-pet": 2, "lora": 2}
+
+
+def test_vlpet_validate_names_the_per_arm_effort(tmp_path, capsys):
+    from vlpet.cli import main
+
+    path = tmp_path / "per_arm.yaml"
+    path.write_text(yaml.safe_dump(_study(per_arm=3)))
+    assert main(["validate", str(path), "--cluster"]) == 0
+    assert "6 samples (3 per arm) x 2 seed(s)" in capsys.readouterr().out

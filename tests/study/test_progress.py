@@ -14,6 +14,7 @@ import sys
 import pytest
 
 from tests.study.ray_fixtures import kill_session, mini_data, wait_for, write_study
+from vlpet.commands.run import write_live_report
 from vlpet.study.live_report import LiveReport
 from vlpet.study.store import StudyStore, TrialStatus
 
@@ -97,7 +98,7 @@ def test_no_tune_tables_and_no_ray_info_lines_reach_the_terminal(watched):
 
 def test_a_report_that_cannot_be_written_is_one_warning_and_the_writer_goes_on(tmp_path, caplog):
     (tmp_path / "report").write_text("a file where the report's folder goes")
-    live = LiveReport(str(tmp_path), min_interval_s=0.0)
+    live = LiveReport(str(tmp_path), write_live_report, min_interval_s=0.0)
     with caplog.at_level(logging.WARNING, logger="vlpet.live_report"):
         live.setup()
         wait_for(lambda: live.attempts >= 1, 60, "a first attempt")

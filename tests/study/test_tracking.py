@@ -177,3 +177,15 @@ def test_a_tracker_that_is_not_installed_is_refused_at_validation(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlflow" else real(name, *a))
     with pytest.raises(ConfigError, match=r"tracking.mlflow: needs the mlflow-skinny package, which is not installed"):
         parse_study({**STUDY, "tracking": {"mlflow": {"tracking_uri": "sqlite:///x.db"}}})
+
+
+def test_an_unreachable_tracking_server_is_one_line_before_anything_is_written(data, tmp_path, capsys):
+    from vlpet.cli import main
+
+    path = write_study(tmp_path, data, name="untracked", seeds=[1], trial={"epochs": 1},
+                       tracking={"mlflow": {"tracking_uri": "http://127.0.0.1:9"}})    # nothing listens on port 9
+    storage = tmp_path / "study"
+    assert main(["run", str(path), "--storage", str(storage)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "tracking.mlflow: cannot open the tracking store http://127.0.0.1:9" in err[0]
+    assert not storage.exists()

@@ -7,7 +7,6 @@ import argparse
 import json
 
 from vlpet.budget_target import BudgetSolution, make_target, solve_budget
-from vlpet.build import trial_budget
 from vlpet.errors import ConfigError
 from vlpet.safe_yaml import parse_overrides, read_yaml_file
 from vlpet.trial_config import TrialConfig, field_help
@@ -136,6 +135,8 @@ def run(args) -> int:
     if args.target_pct is not None or args.target_params is not None or args.target_bytes is not None:
         return run_target(args)
     config = TrialConfig.from_file(args.trial, args.set)
+    from vlpet.build import trial_budget       # torch and transformers: only when counting
+
     budget = trial_budget(config)
     print(json.dumps(budget) if args.json else format_budget(config, budget))
     return 0

@@ -6,7 +6,6 @@ import glob
 import json
 import os
 
-from vlpet.build import trial_budget
 from vlpet.commands.params import format_budget
 from vlpet.trial_config import TrialConfig
 
@@ -25,6 +24,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from vlpet.build import trial_budget       # torch and transformers: only once a command runs
     from vlpet.train.loop import run_trial
 
     for path in sorted(glob.glob(os.path.join(args.trials, "*.yaml"))):

@@ -57,7 +57,7 @@ def output_options(args) -> dict:
     from vlpet.study.terminal import prepare_output
 
     prepare_output(args.verbose)
-    return {"verbose": int(args.verbose), "progress": None if args.quiet else print_line, "live_report": True}
+    return {"verbose": int(args.verbose), "progress": None if args.quiet else print_line, "live_report": write_live_report}
 
 
 def run(args) -> int:
@@ -149,6 +149,13 @@ def print_start(dashboard_url: str | None, spec) -> None:
         print(f"Ray dashboard: {dashboard_url}", flush=True)
     if spec.algorithm != "grid":                # a grid study has no Optuna study to show
         print(f"optuna-dashboard: vlpet dashboard {study_dir}", flush=True)
+
+
+def write_live_report(study_dir: str) -> list[str]:
+    """The report of a running study (a page that says so and reloads itself), rewritten as trials end."""
+    from vlpet.analysis import write_study_outputs
+
+    return list(write_study_outputs(study_dir, live=True))
 
 
 def write_report(study_dir: str) -> list[str]:

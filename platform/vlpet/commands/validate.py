@@ -27,6 +27,8 @@ def run(args) -> int:
     from vlpet.study.space import grid_points
 
     samples = f"{len(grid_points(spec))} grid points" if spec.algorithm == "grid" else f"{spec.num_samples} samples"
+    if spec.per_arm and not spec.is_smoke:
+        samples = f"{spec.num_samples} samples ({spec.per_arm} per arm)"
     if spec.algorithm == "grid" and spec.is_smoke:
         samples = f"{min(spec.num_samples, len(grid_points(spec)))} grid points"
     print(f"{args.study}: OK — study {spec.name!r}, {samples} x {len(spec.seeds)} seed(s), "

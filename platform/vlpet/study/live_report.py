@@ -1,6 +1,7 @@
 """The report of a running study: written when the study starts and again as trials end, by a driver-side Tune
-callback, with ``vlpet.analysis.write_study_outputs(study_dir, live=True)`` (a page that says the study is running
-and reloads itself; every file written whole, so a reader never sees half of one).
+callback calling the writer it is given (the commands give ``vlpet.analysis.write_study_outputs(study_dir,
+live=True)``: a page that says the study is running and reloads itself; every file written whole, so a reader
+never sees half of one). The writer is passed in because the study layer does not import the analysis above it.
 
 Writing the report (tables, plots) takes seconds, so it happens on a thread of its own while Tune's loop goes on:
 an ending asks for a rewrite, and rewrites are at least ``min_interval_s`` apart, so a burst of endings is one
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any, Callable
 
 from ray.tune import Callback
 
@@ -23,8 +25,8 @@ class LiveReport(Callback):
     """Keeps ``STUDY_DIR/report/`` current while the study runs; :meth:`close` stops it (waiting for a rewrite
     under way, so the final report is never written over)."""
 
-    def __init__(self, study_dir: str, min_interval_s: float = MIN_INTERVAL_S):
-        self.study_dir, self.min_interval_s = study_dir, min_interval_s
+    def __init__(self, study_dir: str, write: Callable[[str], Any], min_interval_s: float = MIN_INTERVAL_S):
+        self.study_dir, self.write, self.min_interval_s = study_dir, write, min_interval_s
         self.attempts = 0                       # rewrites begun (written or warned about)
         self._last_error: str | None = None
         self._wanted = self._closing = self._thread = None     # made in setup: Tune pickles its callbacks first
@@ -68,10 +70,8 @@ class LiveReport(Callback):
                 return
 
     def _write(self) -> None:
-        from vlpet.analysis import write_study_outputs
-
         try:
-            write_study_outputs(self.study_dir, live=True)
+            self.write(self.study_dir)
             self._last_error = None
         except Exception as error:  # noqa: BLE001 - the study goes on without a live report
             message = f"{type(error).__name__}: {error}".splitlines()[0]

@@ -35,10 +35,12 @@ from vlpet.study.recovery import INTERRUPTED, recovery_plan, repair_optuna
 from vlpet.study.spec import StudySpec, parse_study
 from vlpet.study.store import SPEC_FILE, StudyRecord, StudyStore, TrialStatus, is_uri
 from vlpet.study.terminal import quiet_study
-from vlpet.study.tuner import build_tuner, new_optuna_study_name, optuna_local_path, optuna_storage_url, trials_left
+from vlpet.study.tuner import (build_tuner, new_optuna_study_name, optuna_local_path, optuna_storage_url, trackers,
+                               trials_left)
 
 OnConnected = Callable[[str | None, StudySpec], None]  # told the Ray dashboard URL and the study once connected
 Write = Callable[[str], None]                          # where progress lines go (one line per call)
+LiveWrite = Callable[[str], Any]                       # writes STUDY_DIR's live report
 
 
 @dataclass(frozen=True)
@@ -72,17 +74,18 @@ def saved_study(study_dir: str) -> StudySpec:
 
 def run_study(spec: StudySpec, address: str | None = None, verbose: int = 0, num_cpus: int | None = None,
               on_connected: OnConnected | None = None, progress: Write | None = None,
-              live_report: bool = False) -> StudyOutcome:
+              live_report: LiveWrite | None = None) -> StudyOutcome:
     """Start ``spec`` from scratch in its storage directory (refuses a directory that already holds a study, or
     one another vlpet process writes): record the study, connect to Ray (``address``, else an embedded local
     Ray), build the Tuner, fit it.
 
     What it shows while it runs: ``verbose`` 0 keeps Tune's own output and Ray's INFO lines off the terminal
     (vlpet.study.terminal), 1 shows Tune's; ``progress`` is told a line per trial that ends and the running
-    summary (vlpet.study.progress); ``live_report`` keeps ``STUDY_DIR/report`` current while the study runs
-    (vlpet.study.live_report)."""
+    summary (vlpet.study.progress); ``live_report(study_dir)`` writes the live report, which is kept current
+    while the study runs (vlpet.study.live_report)."""
     study_dir = study_dir_of(spec)
     check_reachable(study_dir)
+    trackers(spec, study_dir)                   # an unreachable tracking store: exit 2 before anything is written
     with StudyLock(study_dir, "run"):
         optuna_study = _record_new_study(spec, study_dir)
         if is_uri(study_dir) and spec.algorithm != "grid":
@@ -96,7 +99,7 @@ def run_study(spec: StudySpec, address: str | None = None, verbose: int = 0, num
 
 def resume_study(study_dir: str, address: str | None = None, verbose: int = 0, num_cpus: int | None = None,
                  on_connected: OnConnected | None = None, progress: Write | None = None,
-                 live_report: bool = False) -> StudyOutcome:
+                 live_report: LiveWrite | None = None) -> StudyOutcome:
     """Continue a study whose driver died, from the study's own store (vlpet.study.recovery): configurations
     whose seeds all ended are kept and told to the searcher; every seed that had not ended continues under its
     trial id from its newest checkpoint; the scheduler replays the stored evaluations; the search goes on until
@@ -108,6 +111,7 @@ def resume_study(study_dir: str, address: str | None = None, verbose: int = 0, n
     check_reachable(study_dir)
     with StudyLock(study_dir, "resume"):
         spec = saved_study(study_dir)
+        trackers(spec, study_dir)               # an unreachable tracking store: exit 2 before anything changes
         record = StudyStore(study_dir).read_study()
         plan = recovery_plan(spec, study_dir)
         _mark_interrupted(StudyStore(study_dir))
@@ -152,14 +156,14 @@ def _connect(address: str | None, num_cpus: int | None, on_connected: OnConnecte
     return dashboard
 
 
-def _watchers(spec: StudySpec, study_dir: str, progress: Write | None, live_report: bool) -> list:
+def _watchers(spec: StudySpec, study_dir: str, progress: Write | None, live_report: LiveWrite | None) -> list:
     """The Tune callbacks that show the study while it runs: the progress display, the live report."""
     watchers: list = []
     if progress is not None:
         metric, mode = spec.primary_metric
         watchers.append(StudyProgress(study_dir, progress, metric=metric, mode=mode, seeds=len(spec.seeds)))
-    if live_report:
-        watchers.append(LiveReport(study_dir))
+    if live_report is not None:
+        watchers.append(LiveReport(study_dir, live_report))
     return watchers
 
 

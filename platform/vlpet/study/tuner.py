@@ -93,12 +93,14 @@ def run_config(spec: StudySpec, study_dir: str, verbose: int = 1,
         name=TUNE_NAME, storage_path=study_dir, verbose=verbose,
         failure_config=ray.tune.FailureConfig(max_failures=spec.max_failures),
         checkpoint_config=ray.tune.CheckpointConfig(num_to_keep=2),
-        callbacks=[StudyLedger(study_dir), *_optuna_upload(spec, study_dir), *_trackers(spec, study_dir),
+        callbacks=[StudyLedger(study_dir), *_optuna_upload(spec, study_dir), *trackers(spec, study_dir),
                    *callbacks])
 
 
-def _trackers(spec: StudySpec, study_dir: str) -> list:
-    """MLflow / W&B callbacks of the study's ``tracking`` section (imported only when there is one)."""
+def trackers(spec: StudySpec, study_dir: str) -> list:
+    """MLflow / W&B callbacks of the study's ``tracking`` section (imported only when there is one). Building them
+    opens the tracking store: a store that cannot be opened is a ConfigError (the runner builds them once before
+    it writes anything, so such a study leaves no study directory behind)."""
     if spec.tracking.mlflow is None and spec.tracking.wandb is None:
         return []
     from vlpet.study.tracking import tracking_callbacks
