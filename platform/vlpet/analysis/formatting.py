@@ -2,24 +2,21 @@
 Markdown/LaTeX tables and the plots alike.
 
 Accuracies (and every task metric) get two decimals, learning rates ``3.0e-3``, parameter counts thousands
-separators, percentages two decimals."""
+separators, percentages two decimals. :func:`scientific` is the study layer's (vlpet.study.formatting), so the
+progress lines and the dashboard's trial labels write learning rates as the report does."""
 
 from __future__ import annotations
 
 import math
 import re
 
+from vlpet.study.formatting import scientific
+
 SCIENTIFIC = {"lr", "learning_rate", "weight_decay", "eps", "adam_eps", "min_lr", "max_lr"}
 COUNTS = {"trainable_params", "total_params", "quantised_params", "adapter_bytes", "n", "step", "epoch", "trials",
           "total_steps", "seeds", "configurations", "bottleneck", "seed", "seeds_finished"}
 PLAIN = {"p", "p_value", "p_holm", "p_raw"}
 SETTING_NUMBER = re.compile(r"\b([A-Za-z_][\w.]*)=(-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)(?=[,;) ]|$)")
-
-
-def scientific(value: float, digits: int = 2) -> str:
-    """``0.003488`` -> ``3.5e-3`` (``digits`` significant digits, no padded or signed exponent)."""
-    mantissa, exponent = f"{value:.{max(digits - 1, 1)}e}".split("e")
-    return f"{mantissa}e{int(exponent)}"
 
 
 def _number(value) -> bool:

@@ -30,6 +30,7 @@ from vlpet.analysis.results import (export_frame, finished, load_curves, load_re
 from vlpet.analysis.tables import ablation_table, render_table
 from vlpet.analysis.tuning import tuning_curves
 from vlpet.errors import ConfigError
+from vlpet.study.formatting import duration
 from vlpet.study.store import StudyStore, is_uri
 
 REPORT_DIR = "report"
@@ -120,7 +121,7 @@ def _status(frame: pd.DataFrame, study_dir: str, live: bool) -> tuple[list[tuple
     still = live or bool(states.get("RUNNING", 0) or states.get("PENDING", 0))
     items += [("started", _when(started)), ("ended", "still running" if live else _when(ended))]
     if started:
-        items.append(("elapsed", _duration((time.time() if live or not ended else ended) - started)))
+        items.append(("elapsed", duration((time.time() if live or not ended else ended) - started)))
     state = "running" if live else ("stopped while trials ran" if still else "finished")
     return items, state
 
@@ -134,11 +135,6 @@ def _times(study_dir: str) -> tuple[float | None, float | None]:
     starts = [r["started"] for r in records if isinstance(r.get("started"), (int, float))]
     ends = [r["ended"] for r in records if isinstance(r.get("ended"), (int, float))]
     return (min(starts) if starts else None), (max(ends) if ends else None)
-
-
-def _duration(seconds: float) -> str:
-    hours, rest = divmod(int(max(seconds, 0)), 3600)
-    return f"{hours} h {rest // 60:02d} min" if hours else f"{rest // 60} min {rest % 60:02d} s"
 
 
 def _split_note(objectives: dict[str, str]) -> Paragraph:

@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from ray.tune import Callback
 
+from vlpet.study.formatting import duration
 from vlpet.study.seed_scheduler import member_id
 from vlpet.study.store import StudyStore, TrialStatus
 from vlpet.study.trial_tag import trial_label
@@ -151,13 +152,3 @@ def best_seed_mean(store: StudyStore, metric: str, mode: str, seeds: int,
 def metric_name(metric: str, row: dict[str, Any]) -> str:
     """``metric`` is the task's own metric under its own name (``vqa_acc``)."""
     return str(row.get("metric_name") or metric) if metric == "metric" else metric
-
-
-def duration(seconds: float) -> str:
-    """``41 s``, ``2 min 13 s``, ``1 h 05 min``."""
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"

@@ -23,6 +23,8 @@ import os
 import time
 from typing import Any, Iterator
 
+from vlpet.study.formatting import scientific
+
 logger = logging.getLogger(__name__)
 
 NAME_PREFIX = "vlpet trial "
@@ -66,10 +68,7 @@ def _setting(key: str, value: Any) -> str:
 
 def _number(value: float) -> str:
     """``0.003`` -> ``3.0e-3``; ``0.25`` -> ``0.25``."""
-    if value and abs(value) < 0.01:
-        mantissa, exponent = f"{value:.1e}".split("e")
-        return f"{mantissa}e{int(exponent)}"
-    return f"{value:g}"
+    return scientific(value) if value and abs(value) < 0.01 else f"{value:g}"
 
 
 @contextlib.contextmanager
