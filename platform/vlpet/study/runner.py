@@ -177,11 +177,13 @@ def _fit(tuner, study_dir: str, dashboard: str | None, spec: StudySpec, watchers
     try:
         fit(tuner)
     finally:
-        for watcher in watchers:
-            if isinstance(watcher, LiveReport):       # the final report is never written over
-                watcher.close()
-        if is_uri(study_dir) and spec.algorithm != "grid":      # the searcher's last state, even when interrupted
-            upload_optuna(optuna_local_path(spec, study_dir), study_dir)
+        try:
+            if is_uri(study_dir) and spec.algorithm != "grid":  # the searcher's last state, even when interrupted
+                upload_optuna(optuna_local_path(spec, study_dir), study_dir)
+        finally:                                # and even when interrupted during the upload:
+            for watcher in watchers:
+                if isinstance(watcher, LiveReport):   # the final report is never written over (waits <= 60 s)
+                    watcher.close()
     wall = time.time() - started
     store = StudyStore(study_dir)
     _close_dangling(store)
