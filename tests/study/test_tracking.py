@@ -20,7 +20,7 @@ import pytest
 from tests.study.ray_fixtures import write_study
 from vlpet.errors import ConfigError
 from vlpet.study.runner import run_study
-from vlpet.study.sections import MlflowSpec, TrackingSpec, WandbSpec
+from vlpet.study.tracking.settings import MlflowSpec, TrackingSpec, WandbSpec
 from vlpet.study.spec import load_study, parse_study
 from vlpet.study.store import StudyStore
 

@@ -85,7 +85,7 @@ def run_study(spec: StudySpec, address: str | None = None, verbose: int = 0, num
     while the study runs (vlpet.study.live_report)."""
     study_dir = study_dir_of(spec)
     check_reachable(study_dir)
-    trackers(spec, study_dir)                   # an unreachable tracking store: exit 2 before anything is written
+    tracking = trackers(spec, study_dir)        # an unreachable tracking store: exit 2 before anything is written
     with StudyLock(study_dir, "run"):
         optuna_study = _record_new_study(spec, study_dir)
         if is_uri(study_dir) and spec.algorithm != "grid":
@@ -93,8 +93,8 @@ def run_study(spec: StudySpec, address: str | None = None, verbose: int = 0, num
         with quiet_study(verbose):
             dashboard = _connect(address, num_cpus, on_connected, spec)
             watchers = _watchers(spec, study_dir, progress, live_report)
-            return _fit(build_tuner(spec, study_dir, optuna_study=optuna_study, verbose=verbose, callbacks=watchers),
-                        study_dir, dashboard, spec, watchers)
+            return _fit(build_tuner(spec, study_dir, optuna_study=optuna_study, verbose=verbose, callbacks=watchers,
+                                    tracking=tracking), study_dir, dashboard, spec, watchers)
 
 
 def resume_study(study_dir: str, address: str | None = None, verbose: int = 0, num_cpus: int | None = None,
@@ -111,7 +111,7 @@ def resume_study(study_dir: str, address: str | None = None, verbose: int = 0, n
     check_reachable(study_dir)
     with StudyLock(study_dir, "resume"):
         spec = saved_study(study_dir)
-        trackers(spec, study_dir)               # an unreachable tracking store: exit 2 before anything changes
+        tracking = trackers(spec, study_dir)    # an unreachable tracking store: exit 2 before anything changes
         record = StudyStore(study_dir).read_study()
         plan = recovery_plan(spec, study_dir)
         _mark_interrupted(StudyStore(study_dir))
@@ -126,7 +126,7 @@ def resume_study(study_dir: str, address: str | None = None, verbose: int = 0, n
             dashboard = _connect(address, num_cpus, on_connected, spec)
             watchers = _watchers(spec, study_dir, progress, live_report)
             tuner = build_tuner(spec, study_dir, optuna_study=record.optuna_study_name or new_optuna_study_name(spec),
-                                verbose=verbose, recovery=plan, callbacks=watchers)
+                                verbose=verbose, recovery=plan, callbacks=watchers, tracking=tracking)
             return _fit(tuner, study_dir, dashboard, spec, watchers)
 
 

@@ -39,18 +39,20 @@ def new_optuna_study_name(spec: StudySpec) -> str:
 
 
 def build_tuner(spec: StudySpec, study_dir: str, optuna_study: str | None = None, verbose: int = 1,
-                recovery: RecoveryPlan | None = None, callbacks: Sequence[ray.tune.Callback] = ()) -> ray.tune.Tuner:
+                recovery: RecoveryPlan | None = None, callbacks: Sequence[ray.tune.Callback] = (),
+                tracking: Sequence[ray.tune.Callback] | None = None) -> ray.tune.Tuner:
     """The Tuner of ``spec`` stored in ``study_dir`` (a path or URI). Needs no running Ray; creates the Optuna
     sqlite database of ``optuna_study`` (default: a new unique name) for Optuna studies. With ``recovery`` (a
     resumed study) it runs only what the store says is left, and its scheduler replays the stored evaluations.
-    ``callbacks`` (the progress display, the live report) run after the study's own."""
+    ``callbacks`` (the progress display, the live report) run after the study's own; ``tracking``: the study's
+    trackers as :func:`trackers` built them (default: built here)."""
     scheduler = _scheduler(spec)
     if recovery is not None and isinstance(scheduler, SeedGroupScheduler):
         scheduler.replay(recovery.members, recovery.history)
     return ray.tune.Tuner(
         _trainable(spec, study_dir),
         tune_config=tune_config(spec, study_dir, optuna_study or new_optuna_study_name(spec), scheduler, recovery),
-        run_config=run_config(spec, study_dir, verbose, callbacks))
+        run_config=run_config(spec, study_dir, verbose, callbacks, tracking))
 
 
 def trials_left(spec: StudySpec, recovery: RecoveryPlan) -> int:
@@ -84,23 +86,24 @@ def concurrent_trials(spec: StudySpec) -> int:
     return spec.max_concurrent
 
 
-def run_config(spec: StudySpec, study_dir: str, verbose: int = 1,
-               callbacks: Sequence[ray.tune.Callback] = ()) -> ray.tune.RunConfig:
+def run_config(spec: StudySpec, study_dir: str, verbose: int = 1, callbacks: Sequence[ray.tune.Callback] = (),
+               tracking: Sequence[ray.tune.Callback] | None = None) -> ray.tune.RunConfig:
     """Storage, retries, checkpoints kept, and the callbacks: the study's ledger first (the trackers after it read
     the status it records), then the cloud Optuna upload, the study's trackers (vlpet.study.tracking) and
-    ``callbacks`` (the command's progress display and live report, vlpet.study.runner)."""
+    ``callbacks`` (the command's progress display and live report, vlpet.study.runner). ``tracking``: the
+    trackers already built (the runner builds them once, before it writes anything); default: built here."""
     return ray.tune.RunConfig(
         name=TUNE_NAME, storage_path=study_dir, verbose=verbose,
         failure_config=ray.tune.FailureConfig(max_failures=spec.max_failures),
         checkpoint_config=ray.tune.CheckpointConfig(num_to_keep=2),
-        callbacks=[StudyLedger(study_dir), *_optuna_upload(spec, study_dir), *trackers(spec, study_dir),
-                   *callbacks])
+        callbacks=[StudyLedger(study_dir), *_optuna_upload(spec, study_dir),
+                   *(trackers(spec, study_dir) if tracking is None else tracking), *callbacks])
 
 
 def trackers(spec: StudySpec, study_dir: str) -> list:
     """MLflow / W&B callbacks of the study's ``tracking`` section (imported only when there is one). Building them
-    opens the tracking store: a store that cannot be opened is a ConfigError (the runner builds them once before
-    it writes anything, so such a study leaves no study directory behind)."""
+    opens the tracking store: a store that cannot be opened is a ConfigError (the runner builds them once, before
+    it writes anything, so such a study leaves no study directory behind, and hands them to :func:`build_tuner`)."""
     if spec.tracking.mlflow is None and spec.tracking.wandb is None:
         return []
     from vlpet.study.tracking import tracking_callbacks

@@ -16,7 +16,15 @@ start, result and end; :class:`StudyMLflowCallback` keeps that and adds what a v
 * a new experiment on a local sqlite store keeps its artifacts in ``mlartifacts/`` beside the database, not in
   the working directory.
 
-A tracker that fails while the study runs is warned about and left behind; it never stops the study.
+Where the runs go: ``tracking_uri`` as written, a relative ``sqlite:///`` path inside the study directory, by
+default ``sqlite:///STUDY_DIR/mlflow.db`` (vlpet.study.tracking.settings.mlflow_store_uri), so ``vlpet resume``
+opens the same store from any working directory. When it starts, a resumed study ends the runs of trials its
+store says have ended (``vlpet resume`` records a trial its dead driver left running as TERMINATED or STOPPED
+and does not restart it).
+
+Every call to the store is one attempt with a short timeout, never MLflow's minutes of retries on Tune's loop;
+the first call that fails turns the tracker off for the rest of the study (one warning line naming the store and
+the error). Nothing a tracker does raises into Tune.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -37,6 +46,7 @@ from ray.tune.result import AUTO_RESULT_KEYS
 from vlpet.errors import ConfigError
 from vlpet.study.spec import StudySpec
 from vlpet.study.store import StudyStore, TrialStatus, artifact_location
+from vlpet.study.tracking.settings import SQLITE, mlflow_store_uri
 from vlpet.study.tracking.trials import trial_view
 
 _log = logging.getLogger("vlpet.tracking")
@@ -56,13 +66,14 @@ class StudyMLflowCallback(MLflowLoggerCallback):
 
     def __init__(self, spec: StudySpec, study_dir: str):
         settings = spec.tracking.mlflow
-        super().__init__(tracking_uri=settings.tracking_uri, experiment_name=settings.experiment or spec.name,
-                         tags={"vlpet.study": spec.name})
+        super().__init__(tracking_uri=mlflow_store_uri(settings, study_dir),
+                         experiment_name=settings.experiment or spec.name, tags={"vlpet.study": spec.name})
         self.spec, self.study_dir, self.log_adapter = spec, study_dir, settings.log_adapter
         self.artifact_location = settings.artifact_location
         self._runs: dict[str, str] = {}          # vlpet trial id -> MLflow run id
         self._exports: ThreadPoolExecutor | None = None
         self._client = None
+        self.off = False                          # set by the first call that fails: the tracker is left behind
         self._open()
 
     def _open(self) -> None:
@@ -70,6 +81,8 @@ class StudyMLflowCallback(MLflowLoggerCallback):
 
         logging.getLogger("mlflow").setLevel(logging.WARNING)    # not its "Creating initial database tables" lines
         try:
+            if self.tracking_uri.startswith(SQLITE):        # a new local store: its folder (the study's, by default)
+                os.makedirs(os.path.dirname(self.tracking_uri[len(SQLITE):].split("?", 1)[0]), exist_ok=True)
             with _quick_http():
                 mlflow.set_tracking_uri(self.tracking_uri)
                 self.mlflow_util.setup_mlflow(tracking_uri=mlflow.get_tracking_uri(),
@@ -85,6 +98,27 @@ class StudyMLflowCallback(MLflowLoggerCallback):
         self._open()
         # trials of a study often end together: two exports at once halve the wait at the study's end
         self._exports = ThreadPoolExecutor(max_workers=EXPORTS_AT_ONCE, thread_name_prefix="vlpet-mlflow-adapter")
+        self._guard("closing the runs of ended trials", self._close_ended)
+
+    def _close_ended(self) -> None:
+        """End the runs still RUNNING whose trials the store says have ended (a resumed study: the trials its
+        dead driver left running, which ``vlpet resume`` recorded and does not restart), as at a trial's end."""
+        ended = {record["trial_id"] for record in StudyStore(self.study_dir).statuses()
+                 if TrialStatus(record["status"]).ended}
+        if not ended:
+            return
+        query = f"attributes.status = 'RUNNING' and tags.`vlpet.study` = '{self.spec.name}'"
+        token = None
+        while True:
+            page = self.client.search_runs([self.mlflow_util.experiment_id], filter_string=query,
+                                           max_results=1000, page_token=token)
+            for run in page:
+                trial_id = run.data.tags.get("vlpet.trial_id")
+                if trial_id in ended and trial_id not in self._runs:
+                    self._end_run(trial_id, run.info.run_id, False)
+            token = page.token
+            if not token:
+                return
 
     @property
     def client(self):
@@ -98,15 +132,33 @@ class StudyMLflowCallback(MLflowLoggerCallback):
         """Tune copies and pickles its callbacks with the run config: the client and the export thread stay."""
         return {**self.__dict__, "_client": None, "_exports": None}
 
-    def log_trial_start(self, trial) -> None:
-        view = trial_view(self.spec, trial)
-        if view["trial_id"] not in self._runs:
-            _guard("start", view["trial_id"], self._start_run, view)
+    def _guard(self, what: str, action, *args) -> None:
+        """Run one tracker call: nothing once the tracker is off; a failure is one warning line and turns it off
+        for the rest of the study (a store that is down would cost every later call its timeout), never an
+        exception into Tune. Calls to the store make one attempt with a short timeout (:func:`_quick_http`)."""
+        if self.off:
+            return
+        try:
+            with _quick_http():
+                action(*args)
+        except Exception as error:  # noqa: BLE001 - a tracker's failure must not stop the study
+            with _OFF_LOCK:
+                if self.off:
+                    return
+                self.off = True
+            _log.warning("warning: MLflow tracking is off for the rest of the study: %s at the store %s failed: %s",
+                         what, self.tracking_uri, " ".join(str(error).split())[:300])
 
-    def _start_run(self, view: dict[str, Any]) -> None:
+    def log_trial_start(self, trial) -> None:
+        self._guard("a trial's start", self._start_run, trial)
+
+    def _start_run(self, trial) -> None:
         from mlflow.entities import Param
 
+        view = trial_view(self.spec, trial)
         trial_id, client = view["trial_id"], self.client
+        if trial_id in self._runs:
+            return
         found = client.search_runs([self.mlflow_util.experiment_id],
                                    filter_string=f"tags.`vlpet.trial_id` = '{trial_id}'", max_results=1)
         if found:                                   # a resumed seed logs on into its run
@@ -122,10 +174,13 @@ class StudyMLflowCallback(MLflowLoggerCallback):
         self._runs[trial_id] = run_id
 
     def log_trial_result(self, iteration: int, trial, result: dict) -> None:
+        self._guard("an evaluation's metrics", self._log_result, iteration, trial, result)
+
+    def _log_result(self, iteration: int, trial, result: dict) -> None:
         trial_id = trial_view(self.spec, trial)["trial_id"]
         if trial_id in self._runs and not result.get("failed"):     # a failed trial's last report is NaN markers
             step = result.get("step", result.get("training_iteration", iteration))
-            _guard("result", trial_id, self._log_metrics, self._runs[trial_id], evaluation_metrics(result), step)
+            self._log_metrics(self._runs[trial_id], evaluation_metrics(result), step)
 
     def _log_metrics(self, run_id: str, metrics: dict[str, float], step: Any) -> None:
         from mlflow.entities import Metric
@@ -136,10 +191,13 @@ class StudyMLflowCallback(MLflowLoggerCallback):
             self.client.log_batch(run_id, metrics=chunk)
 
     def log_trial_end(self, trial, failed: bool = False) -> None:
+        self._guard("a trial's end", self._trial_end, trial, failed)
+
+    def _trial_end(self, trial, failed: bool) -> None:
         trial_id = trial_view(self.spec, trial)["trial_id"]
         run_id = self._runs.pop(trial_id, None)
         if run_id is not None:
-            _guard("end", trial_id, self._end_run, trial_id, run_id, failed)
+            self._end_run(trial_id, run_id, failed)
 
     def _end_run(self, trial_id: str, run_id: str, failed: bool) -> None:
         store = StudyStore(self.study_dir)
@@ -155,7 +213,7 @@ class StudyMLflowCallback(MLflowLoggerCallback):
         client.set_tag(run_id, "vlpet.status", status.value)
         client.set_terminated(run_id, RUN_STATUS.get(status, "KILLED"))
         if self.log_adapter and status is TrialStatus.TERMINATED and self._exports is not None:
-            self._exports.submit(_guard, "adapter", trial_id, self._log_adapter, trial_id, run_id)
+            self._exports.submit(self._guard, "logging an adapter", self._log_adapter, trial_id, run_id)
 
     def _log_adapter(self, trial_id: str, run_id: str) -> None:
         """``vlpet adapter export STUDY_DIR --trial ID`` into a temporary directory, logged as ``adapter/``; an
@@ -163,12 +221,15 @@ class StudyMLflowCallback(MLflowLoggerCallback):
         ``vlpet.adapter_error`` with its one-line reason."""
         with tempfile.TemporaryDirectory(prefix="vlpet-mlflow-") as work:
             out = os.path.join(work, ADAPTER_DIR)
-            done = subprocess.run(
-                [sys.executable, "-m", "vlpet.cli", "adapter", "export", self.study_dir, "--trial", trial_id,
-                 "--out", out], capture_output=True, text=True, timeout=EXPORT_TIMEOUT_S,
-                env={"OMP_NUM_THREADS": "1", **os.environ})     # it runs beside training trials
-            if done.returncode != 0:
-                reason = (done.stderr.strip().splitlines() or ["no output"])[-1][:500]
+            try:
+                done = subprocess.run(
+                    [sys.executable, "-m", "vlpet.cli", "adapter", "export", self.study_dir, "--trial", trial_id,
+                     "--out", out], capture_output=True, text=True, timeout=EXPORT_TIMEOUT_S,
+                    env={"OMP_NUM_THREADS": "1", **os.environ})     # it runs beside training trials
+                reason = (done.stderr.strip().splitlines() or ["no output"])[-1][:500] if done.returncode else ""
+            except subprocess.TimeoutExpired:          # the export's failure, not the store's
+                reason = f"the export took over {EXPORT_TIMEOUT_S} s"
+            if reason:
                 self.client.set_tag(run_id, "vlpet.adapter_error", reason)
                 _log.warning("warning: MLflow run of trial %s: its adapter was not exported: %s", trial_id, reason)
                 return
@@ -178,26 +239,40 @@ class StudyMLflowCallback(MLflowLoggerCallback):
     def on_experiment_end(self, trials, **info) -> None:
         """Runs still open (trials cut off by the time budget) end KILLED; the adapter exports are waited for."""
         for trial_id, run_id in list(self._runs.items()):
-            _guard("end", trial_id, self._end_run, trial_id, run_id, False)
+            self._guard("a trial's end", self._end_run, trial_id, run_id, False)
         self._runs.clear()
         if self._exports is not None:
             self._exports.shutdown(wait=True)
 
 
+_HTTP_LOCK, _OFF_LOCK = threading.Lock(), threading.Lock()
+_http_users: list[dict[str, str | None]] = []       # the settings saved by the first of the calls in progress
+
+
 @contextlib.contextmanager
 def _quick_http():
-    """While the store is opened: one attempt with a short timeout, so an unreachable server is one line within
-    seconds (MLflow's defaults retry for minutes). Later calls keep MLflow's retries."""
-    saved = {key: os.environ.get(key) for key in HTTP_SETTINGS}
-    os.environ.update(HTTP_SETTINGS)
+    """While a call to the store runs: one attempt with a short timeout, so an unreachable server costs seconds
+    (MLflow's defaults retry for minutes, on Tune's loop). MLflow reads these from the environment at each
+    request; calls from the driver's loop and the adapter threads may overlap, so the first to start sets them
+    and the last to end puts the user's own back."""
+    with _HTTP_LOCK:
+        if not _http_users:
+            saved = {key: os.environ.get(key) for key in HTTP_SETTINGS}
+            os.environ.update(HTTP_SETTINGS)
+            _http_users.append(saved)
+        else:
+            _http_users.append(_http_users[0])
     try:
         yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        with _HTTP_LOCK:
+            saved = _http_users.pop()
+            if not _http_users:
+                for key, value in saved.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
 
 
 def default_artifacts(tracking_uri: str) -> str | None:
@@ -225,10 +300,3 @@ def _text(value: Any) -> str:
 def _chunks(items: list, size: int) -> list[list]:
     return [items[start:start + size] for start in range(0, len(items), size)]
 
-
-def _guard(what: str, trial_id: str, action, *args) -> None:
-    """Run one tracker call; a failure is one warning line, never the study's end."""
-    try:
-        action(*args)
-    except Exception as error:  # noqa: BLE001 - a tracker's failure must not stop the study
-        _log.warning("warning: MLflow %s of trial %s failed: %s", what, trial_id, " ".join(str(error).split())[:300])

@@ -17,6 +17,7 @@ import wandb
 from ray.air.integrations.wandb import WandbLoggerCallback, _clean_log, _set_api_key
 
 from vlpet.errors import ConfigError
+from vlpet.locations import check_output_location
 from vlpet.study.spec import StudySpec
 from vlpet.study.store import is_uri
 from vlpet.study.tracking.trials import trial_view
@@ -28,12 +29,6 @@ class StudyWandbCallback(WandbLoggerCallback):
 
     def __init__(self, spec: StudySpec, study_dir: str):
         settings = spec.tracking.wandb
-        directory = settings.dir or (os.getcwd() if is_uri(study_dir) else study_dir)
-        os.makedirs(directory, exist_ok=True)
-        extra = {"entity": settings.entity} if settings.entity else {}
-        # silent: W&B's per-run banners and summaries would fill the study's terminal
-        super().__init__(project=settings.project, group=spec.name, mode=settings.mode,
-                         dir=os.path.abspath(directory), settings=wandb.Settings(silent=True), **extra)
         self.spec, self.offline = spec, settings.mode == "offline"
         with self._mode():
             try:
@@ -41,6 +36,13 @@ class StudyWandbCallback(WandbLoggerCallback):
             except ValueError:
                 raise ConfigError("tracking.wandb: mode online needs a W&B API key (WANDB_API_KEY, or `wandb "
                                   "login`); or use mode: offline") from None
+        directory = os.path.abspath(settings.dir or (os.getcwd() if is_uri(study_dir) else study_dir))
+        # the same checks as the study's storage and the MLflow store (a given dir was checked when parsed)
+        check_output_location(os.path.join(directory, "wandb"), "tracking.wandb.dir")
+        extra = {"entity": settings.entity} if settings.entity else {}
+        # silent: W&B's per-run banners and summaries would fill the study's terminal
+        super().__init__(project=settings.project, group=spec.name, mode=settings.mode, dir=directory,
+                         settings=wandb.Settings(silent=True), **extra)
 
     @contextmanager
     def _mode(self):
@@ -57,6 +59,7 @@ class StudyWandbCallback(WandbLoggerCallback):
                 os.environ["WANDB_MODE"] = saved
 
     def setup(self, *args, **kwargs) -> None:
+        os.makedirs(self.kwargs["dir"], exist_ok=True)    # only once the study runs: a refused one leaves nothing
         with self._mode():
             super().setup(*args, **kwargs)
 
