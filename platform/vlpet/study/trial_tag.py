@@ -20,6 +20,7 @@ import contextlib
 import functools
 import logging
 import os
+import threading
 import time
 from typing import Any, Iterator
 
@@ -33,6 +34,7 @@ PLACEMENT_SHORT = {"encoder": "enc", "decoder": "dec", "cross_attn": "xattn", "s
 RANK_KEYS = ("bottleneck", "lora_rank", "rank")       # shown as ``r=``
 BARE_KEYS = ("arm", "method", "granularity")          # shown as their value alone
 _current: dict[str, Any] = {}                          # this process's live tag: {"name": ..., "handle": ...}
+_lock = threading.Lock()                               # trials' threads of one reused process start and stop tags
 
 
 def trial_label(method: str, sampled: dict[str, Any], seed: int) -> str:
@@ -76,11 +78,12 @@ def trial_tag(trial_id: str, label: str) -> Iterator[str | None]:
     """Keep the named tag actor of trial ``trial_id`` alive while the ``with`` block runs; yields its name (None
     when Ray runs no cluster here or refused the tag)."""
     name = _start(actor_name(trial_id, label))
+    mine = _current.get("handle") if name else None
     try:
         yield name
     finally:
-        if name:
-            _stop()
+        if mine is not None:
+            _stop(mine)        # only this trial's own: a later trial may hold the process's tag by now
 
 
 def _start(name: str) -> str | None:
@@ -103,15 +106,20 @@ def _start(name: str) -> str | None:
         except Exception as error:           # noqa: BLE001 - naming is a convenience; the trial goes on
             logger.warning("trial %s runs without a Ray dashboard name: %s", name, error)
             return None
-        _current.update(name=name, handle=handle)
+        with _lock:
+            _current.update(name=name, handle=handle)
         return name
     logger.warning("trial %s runs without a Ray dashboard name: the name stayed taken", name)
     return None
 
 
-def _stop() -> None:
-    handle = _current.pop("handle", None)
-    _current.pop("name", None)
+def _stop(only: Any = None) -> None:
+    """Remove this process's tag; with ``only`` (a tag's handle), only while that tag is still the process's."""
+    with _lock:
+        if only is not None and _current.get("handle") is not only:
+            return
+        handle = _current.pop("handle", None)
+        _current.pop("name", None)
     if handle is not None:
         import ray
 
