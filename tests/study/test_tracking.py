@@ -189,3 +189,141 @@ def test_an_unreachable_tracking_server_is_one_line_before_anything_is_written(d
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "tracking.mlflow: cannot open the tracking store http://127.0.0.1:9" in err[0]
     assert not storage.exists()
+
+
+def _two_trials():
+    from ray.tune.experiment import Trial
+
+    return [Trial("study_trial", config={"granularity": g, "seed": 7}, trial_id=f"{g[:4]}0001", stub=True)
+            for g in ("small", "large")]
+
+
+def test_a_store_that_fails_mid_study_turns_the_tracker_off_with_one_warning_and_raises_nothing(tmp_path, caplog):
+    """The store opens (a real sqlite one), then every call fails: the client now points at a server that is not
+    there (nothing listens on port 9). One warning naming the store and the error, the tracker off, every later
+    call a no-op, each call one short attempt (MLflow's own retries would take minutes), the user's HTTP
+    settings back afterwards."""
+    from mlflow.tracking import MlflowClient
+
+    from vlpet.study.tracking import tracking_callbacks
+
+    spec = parse_study({**STUDY, "search_space": {"granularity": {"choice": ["small", "large"]}},
+                        "tracking": {"mlflow": {"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db"}}})
+    (callback,) = tracking_callbacks(spec, str(tmp_path / "study"))
+    callback.setup()
+    callback._client = MlflowClient(tracking_uri="http://127.0.0.1:9")
+    callback.tracking_uri = "http://127.0.0.1:9"
+    first, second = _two_trials()
+    started = time.time()
+    with caplog.at_level("WARNING", logger="vlpet.tracking"):
+        callback.log_trial_start(first)
+        callback.log_trial_start(second)
+        callback.log_trial_result(1, first, {"metric": 0.5, "step": 4})
+        callback.log_trial_end(first)
+        callback.on_experiment_end([first, second])
+    assert time.time() - started < 15
+    warnings = [r.getMessage() for r in caplog.records if r.name == "vlpet.tracking"]
+    assert len(warnings) == 1 and callback.off
+    assert warnings[0].startswith("warning: MLflow tracking is off for the rest of the study: a trial's start at "
+                                  "the store http://127.0.0.1:9 failed: ") and "\n" not in warnings[0]
+    assert callback._runs == {} and "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ
+
+
+def test_a_tracker_error_of_its_own_never_reaches_tune(tmp_path, caplog):
+    """trial_view runs inside the guard: a trial whose config it cannot read (a key that is not a name) is a
+    warning, not an exception into Tune's loop."""
+    from ray.tune.experiment import Trial
+
+    from vlpet.study.tracking import tracking_callbacks
+
+    spec = parse_study({**STUDY, "search_space": {"granularity": {"choice": ["small", "large"]}},
+                        "tracking": {"mlflow": {"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db"}}})
+    (callback,) = tracking_callbacks(spec, str(tmp_path / "study"))
+    callback.setup()
+    with caplog.at_level("WARNING", logger="vlpet.tracking"):
+        callback.log_trial_start(Trial("study_trial", config={1: "small", "seed": 7}, stub=True))
+    assert callback.off and len([r for r in caplog.records if r.name == "vlpet.tracking"]) == 1
+
+
+def test_resume_ends_the_runs_of_trials_its_dead_driver_left_running(tmp_path):
+    """Driver 1 starts two trials' runs and dies; `vlpet resume` records one TERMINATED (its last evaluation ended
+    its budget) and one STOPPED and restarts neither: the next driver's tracker ends their runs FINISHED (with
+    the store's test metrics and an adapter export attempted, as at a trial's end) and KILLED."""
+    from mlflow.tracking import MlflowClient
+
+    from vlpet.study.runner import _mark_interrupted
+    from vlpet.study.tracking import tracking_callbacks
+
+    uri, study_dir = f"sqlite:///{tmp_path}/mlflow.db", str(tmp_path / "study")
+    spec = parse_study({**STUDY, "search_space": {"granularity": {"choice": ["small", "large"]}},
+                        "tracking": {"mlflow": {"tracking_uri": uri, "experiment": "died"}}})
+    store = StudyStore(study_dir)
+    (callback,) = tracking_callbacks(spec, study_dir)
+    callback.setup()
+    for trial, finished in zip(_two_trials(), (True, False)):
+        store.mark_running(trial.trial_id, config={"method": "lora"}, sampled=dict(trial.config), seed=7,
+                           config_key="k")
+        callback.log_trial_start(trial)
+        row = {"config_key": "k", "seed": 7, "step": 4, "metric": 0.5, "metric_name": "vqa_acc", "finished": finished,
+               **({"test_metric": 0.25} if finished else {})}
+        store.append_evaluation(trial.trial_id, {"trial_id": trial.trial_id, **row})
+        callback.log_trial_result(1, trial, {"metric": 0.5, "step": 4})
+    _mark_interrupted(StudyStore(study_dir))                     # what vlpet resume records before it runs
+    (resumed,) = tracking_callbacks(spec, study_dir)
+    resumed.setup()
+    resumed.on_experiment_end([])                                 # the adapter export is waited for
+    client = MlflowClient(tracking_uri=uri)
+    runs = {r.info.run_name: r for r in client.search_runs([client.get_experiment_by_name("died").experiment_id])}
+    assert {name: (r.info.status, r.data.tags["vlpet.status"]) for name, r in runs.items()} == {
+        "smal0001": ("FINISHED", "TERMINATED"), "larg0001": ("KILLED", "STOPPED")}
+    assert runs["smal0001"].data.metrics["test_metric"] == 0.25
+    assert "vlpet.adapter_error" in runs["smal0001"].data.tags     # this trial kept no adapter to export
+    assert not resumed.off
+
+
+def test_a_relative_or_default_sqlite_store_lies_in_the_study_directory_from_any_working_directory(
+        tmp_path, monkeypatch):
+    """A relative sqlite path and the default are resolved in the study directory, so `vlpet resume` (which
+    re-reads the study from study.json) from another directory opens the same database."""
+    from vlpet.study.runner import saved_study
+    from vlpet.study.store import StudyRecord
+    from vlpet.study.tracking.settings import mlflow_store_uri
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    study_dir = str(tmp_path / "study")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for tracking, expected in (({"tracking_uri": "sqlite:///runs/m.db"}, f"sqlite:///{study_dir}/runs/m.db"),
+                               ({}, f"sqlite:///{study_dir}/mlflow.db"),
+                               ({"tracking_uri": f"sqlite:///{tmp_path}/abs.db"}, f"sqlite:///{tmp_path}/abs.db"),
+                               ({"tracking_uri": "http://127.0.0.1:5000"}, "http://127.0.0.1:5000")):
+        monkeypatch.chdir(tmp_path / "a")
+        spec = parse_study({**STUDY, "tracking": {"mlflow": tracking}})
+        StudyStore(study_dir).write_study(StudyRecord(name="s", source=spec.source))
+        assert mlflow_store_uri(spec.tracking.mlflow, study_dir) == expected
+        monkeypatch.chdir(tmp_path / "b")                          # resume from elsewhere
+        assert mlflow_store_uri(saved_study(study_dir).tracking.mlflow, study_dir) == expected
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///env.db")
+    assert mlflow_store_uri(parse_study(STUDY | {"tracking": {"mlflow": None}}).tracking.mlflow,
+                            study_dir) == f"sqlite:///{study_dir}/env.db"
+    with pytest.raises(ConfigError, match=r"^tracking.mlflow.tracking_uri: the study directory s3://b/s is cloud "
+                                          r"storage, where SQLite cannot keep m.db: give tracking_uri as an absolute"):
+        mlflow_store_uri(parse_study({**STUDY, "tracking": {"mlflow": {"tracking_uri": "sqlite:///m.db"}}})
+                         .tracking.mlflow, "s3://b/s")
+    with pytest.raises(ConfigError, match="inside the credentials directory"):
+        mlflow_store_uri(parse_study({**STUDY, "tracking": {"mlflow": {"tracking_uri": "sqlite:///m.db"}}})
+                         .tracking.mlflow, os.path.expanduser("~/.ssh"))
+
+
+def test_an_online_wandb_study_without_a_key_is_refused_before_any_directory_is_made(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    from vlpet.study.tracking import tracking_callbacks
+
+    for key in ("WANDB_API_KEY", "WANDB_MODE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))             # no ~/.netrc from `wandb login`
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wbconfig"))
+    spec = parse_study({**STUDY, "tracking": {"wandb": {"project": "p"}}})
+    with pytest.raises(ConfigError, match="tracking.wandb: mode online needs a W&B API key"):
+        tracking_callbacks(spec, str(tmp_path / "study"))
+    assert not (tmp_path / "study").exists()
