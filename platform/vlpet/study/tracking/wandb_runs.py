@@ -30,6 +30,9 @@ class StudyWandbCallback(WandbLoggerCallback):
     def __init__(self, spec: StudySpec, study_dir: str):
         settings = spec.tracking.wandb
         self.spec, self.offline = spec, settings.mode == "offline"
+        # what Ray's __del__ reads, so that a callback refused below is collected quietly
+        self._trial_logging_actors, self._trial_logging_futures = {}, {}
+        self._logging_future_to_trial, self._trial_queues = {}, {}
         with self._mode():
             try:
                 _set_api_key(None, None)          # the check Ray's own setup makes, here before any trial starts
